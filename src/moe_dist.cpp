@@ -1,0 +1,75 @@
+// moe-dist: the one binary. `moe-dist COMMAND [options]`; each command is a function taking the
+// parsed configuration. Errors are moe::Error: printed with what and where, exit status 1.
+// Commands that run under MPI end the whole job on an error (MpiSession::abortJob).
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "common/version.h"
+#include "worker/torch/torch_runtime.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  std::function<int(const moe::RunConfig&)> run;
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+  };
+  return table;
+}
+
+void printHelp() {
+  std::printf(
+      "moe-dist %s: evaluate language models and their mixtures on MMLU, one MPI rank per expert.\n\n"
+      "Usage:\n",
+      MOE_VERSION);
+  for (const auto& c : commands()) std::printf("  moe-dist %s\n      %s\n", c.usage, c.summary);
+  std::printf("  moe-dist --version\n\nOptions (also as YAML keys in --config files, snake_case):\n%s",
+              moe::optionsHelp().c_str());
+}
+
+void printVersion() {
+  std::printf("moe-dist %s\n%s\nCUDA kernels: %s, NCCL: %s\n", MOE_VERSION, moe::torchRuntimeInfo().c_str(),
+              MOE_USE_CUDA ? "built" : "not built", MOE_USE_NCCL ? "built" : "not built");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+      printHelp();
+      return argc < 2 ? 1 : 0;
+    }
+    if (!std::strcmp(argv[1], "--version")) {
+      printVersion();
+      return 0;
+    }
+    for (const auto& c : commands()) {
+      if (std::strcmp(argv[1], c.name) != 0) continue;
+      for (int i = 2; i < argc; ++i)
+        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+          std::printf("Usage: moe-dist %s\n  %s\n\nOptions:\n%s", c.usage, c.summary, moe::optionsHelp().c_str());
+          return 0;
+        }
+      return c.run(moe::parseCommandLine(argc, argv, 2));
+    }
+    std::fprintf(stderr, "moe-dist: unknown command '%s' (see moe-dist --help)\n", argv[1]);
+    return 2;
+  } catch (const moe::Error& e) {
+    std::fprintf(stderr, "moe-dist: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "moe-dist: internal error: %s\n", e.what());
+    return 3;
+  }
+}
