@@ -180,6 +180,7 @@ const std::vector<OptionDef>& optionTable() {
                   c.format = oneOf(single(v, w), {"text", "markdown", "csv", "json"}, w);
                 },
                 [](const RunConfig& c) { return quote(c.format); }},
+      STR_OPT("model", model, "PATH", "tokenize: the model folder or .gguf file whose tokenizer to use", false),
       STR_OPT("text", text, "T", "tokenize: the text to tokenize", false),
       STR_OPT("file", textFile, "F", "tokenize: a file whose lines to tokenize", false),
   };

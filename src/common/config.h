@@ -39,6 +39,7 @@ struct RunConfig {
   std::string configFile;
   bool json = false;             // prompts, tokenize
   std::string format = "text";   // report: text | markdown | csv | json
+  std::string model;             // tokenize --model
   std::string text;              // tokenize --text
   std::string textFile;          // tokenize --file
   std::vector<std::string> positional;  // arguments that are not options (e.g. report FILE)
