@@ -9,3 +9,4 @@ moe_add_cli_test(cli_version REGEX "moe-dist [0-9]+\\.[0-9]+\\.[0-9]+" COMMAND $
 moe_add_cli_test(cli_help REGEX "--models" COMMAND $<TARGET_FILE:moe-dist> --help)
 moe_add_cli_test(cli_unknown_command EXPECT_FAIL REGEX "unknown command 'frobnicate'"
                  COMMAND $<TARGET_FILE:moe-dist> frobnicate)
+moe_add_test(test_finalize SOURCES unit/test_finalize.cpp LIBS moe_kernels)
