@@ -10,3 +10,4 @@ moe_add_cli_test(cli_help REGEX "--models" COMMAND $<TARGET_FILE:moe-dist> --hel
 moe_add_cli_test(cli_unknown_command EXPECT_FAIL REGEX "unknown command 'frobnicate'"
                  COMMAND $<TARGET_FILE:moe-dist> frobnicate)
 moe_add_test(test_finalize SOURCES unit/test_finalize.cpp LIBS moe_kernels)
+moe_add_test(test_batch SOURCES unit/test_batch.cpp LIBS moe_common)
