@@ -11,3 +11,4 @@ moe_add_cli_test(cli_unknown_command EXPECT_FAIL REGEX "unknown command 'frobnic
                  COMMAND $<TARGET_FILE:moe-dist> frobnicate)
 moe_add_test(test_finalize SOURCES unit/test_finalize.cpp LIBS moe_kernels)
 moe_add_test(test_batch SOURCES unit/test_batch.cpp LIBS moe_common)
+moe_add_test(test_mixture_mpi SOURCES unit/test_mixture_mpi.cpp LIBS moe_worker moe_comm RANKS 3)
