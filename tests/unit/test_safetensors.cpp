@@ -42,8 +42,9 @@ class TempDir {
  public:
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("moe_st_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    static int counter = 0;  // TempDirs may nest (expectFileError inside a test that has one)
+    path_ = fs::temp_directory_path() / ("moe_st_" + std::string(info->name()) + "_" +
+                                         std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
