@@ -1,0 +1,73 @@
+// Expert: one causal LM loaded for inference, the forward engine a worker rank runs.
+//
+// The model runs in libtorch (src/worker/torch/); this header is torch-free (pimpl), so the rest
+// of the program builds without libtorch headers. forward() takes a batch of prompts as token ids,
+// of different lengths, and returns for each prompt the logits of its last token and the last
+// hidden state (after the final norm) there. Prompts are left-padded to the longest one; padding
+// is masked out of attention and position ids count real tokens only, so a prompt gives the same
+// numbers in any batch as alone (within float rounding: 1e-5 in float32 on the test models).
+//
+// Weights are converted to the run dtype one tensor at a time as they are read (never two full
+// copies of the model in memory). Devices: cpu, or cuda[:N] where libtorch was built with CUDA.
+// dtypes: fp32, bf16, fp16; "auto" is fp32 on cpu and bf16 on cuda.
+//
+// Not thread-safe: one Expert serves one caller at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "worker/model_config.h"
+
+namespace moe {
+
+class WeightSource;
+
+struct EngineOptions {
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  std::string dtype = "auto";  // auto | fp32 | bf16 | fp16
+  int threads = 0;             // intra-op threads (at::set_num_threads); 0 = libtorch's default
+};
+
+class Expert {
+ public:
+  // Loads a Hugging Face model folder (config.json + safetensors). Throws moe::Error naming the
+  // folder and the problem (bad config value, missing tensor, wrong shape, unusable device...).
+  static std::unique_ptr<Expert> load(const std::string& modelPath, const EngineOptions& options);
+  // Builds from an already parsed config and an open weight source (any format); the weights are
+  // copied, so `weights` may be closed afterwards.
+  static std::unique_ptr<Expert> create(const ModelConfig& config, const WeightSource& weights,
+                                        const EngineOptions& options);
+  ~Expert();
+  Expert(const Expert&) = delete;
+  Expert& operator=(const Expert&) = delete;
+
+  const ModelConfig& config() const;
+  int64_t vocabSize() const;
+  int64_t hiddenSize() const;
+  int64_t numLayers() const;
+  const std::string& device() const;  // resolved, e.g. "cpu" or "cuda:0"
+  const std::string& dtype() const;   // resolved: fp32 | bf16 | fp16
+  // "LlamaForCausalLM, 2 layers, ... on cpu, fp32"
+  std::string describe() const;
+
+  // Runs a batch of prompts (token ids, each non-empty and < vocabSize()). `logits` becomes
+  // [batch.size() * vocabSize()] float32, row-major, the last token's logits of each prompt;
+  // `hidden`, when given, [batch.size() * hiddenSize()]. An empty batch gives empty outputs.
+  void forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
+               std::vector<float>* hidden = nullptr);
+
+  // Mixtral: how often each layer's router picked each expert for each prompt's tokens in the
+  // last forward, [batch, numLayers, numExperts] row-major (padding not counted). Empty for
+  // dense models.
+  const std::vector<int32_t>& routerCounts() const;
+
+ private:
+  struct Impl;
+  explicit Expert(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moe

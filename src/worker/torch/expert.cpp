@@ -1,0 +1,194 @@
+// Expert: the engine around a Transformer (see worker/expert.h). Turns a batch of token-id prompts
+// into left-padded tensors with an attention mask and position ids counted over real tokens (as
+// transformers' generate() does: cumsum(mask) - 1), runs the model under InferenceMode and copies
+// the last-token logits and hidden states back to host float32.
+#include "worker/expert.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.h"
+#include "worker/model_path.h"
+#include "worker/safetensors.h"
+#include "worker/torch/torch_runtime.h"
+#include "worker/torch/transformer.h"
+
+namespace moe {
+namespace {
+
+std::string libtorchVersion() { return TORCH_VERSION; }
+
+at::Device parseDevice(const std::string& name) {
+  if (name == "cpu") return at::Device(at::kCPU);
+  int64_t index = -1;
+  if (name == "cuda") {
+    index = 0;
+  } else if (name.rfind("cuda:", 0) == 0 && name.size() > 5 &&
+             name.find_first_not_of("0123456789", 5) == std::string::npos && name.size() < 9) {
+    index = std::stoll(name.substr(5));
+  } else {
+    MOE_THROW("device '", name, "': expected cpu, cuda or cuda:N");
+  }
+  MOE_CHECK(at::hasCUDA(), "device '", name, "': this libtorch (", libtorchVersion(),
+            ") has no CUDA support or sees no GPU; use --device cpu");
+  const int64_t count = cudaDeviceCount();
+  MOE_CHECK(index < count, "device '", name, "': only ", count, " CUDA device(s) visible");
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+at::ScalarType parseDtype(const std::string& name, const at::Device& device, std::string& resolved) {
+  std::string n = name;
+  if (n == "auto") n = device.is_cuda() ? "bf16" : "fp32";
+  if (n == "fp32" || n == "float32") {
+    resolved = "fp32";
+    return at::kFloat;
+  }
+  if (n == "bf16" || n == "bfloat16") {
+    resolved = "bf16";
+    return at::kBFloat16;
+  }
+  if (n == "fp16" || n == "float16") {
+    resolved = "fp16";
+    return at::kHalf;
+  }
+  MOE_THROW("dtype '", name, "': expected auto, fp32, bf16 or fp16");
+}
+
+// Some libtorch builds lack kernels for a dtype on a device (libtorch 1.13 has no fp16 matmul on
+// CPU): find out at load with one tiny product rather than mid-run.
+void probeDtype(const at::Device& device, at::ScalarType dtype, const std::string& dtypeName) {
+  try {
+    at::Tensor a = at::ones({2, 2}, at::TensorOptions().dtype(dtype).device(device));
+    at::Tensor b = at::addmm(a, a, a);
+    at::softmax(b, -1, at::kFloat);
+    at::rsqrt(b.to(at::kFloat));
+  } catch (const c10::Error& e) {
+    MOE_THROW("dtype ", dtypeName, " is not supported on ", device.str(), " by this libtorch (", libtorchVersion(),
+              "): ", e.what_without_backtrace(), "; use another --dtype");
+  }
+}
+
+}  // namespace
+
+struct Expert::Impl {
+  ModelConfig config;
+  std::string deviceName;
+  std::string dtypeName;
+  at::Device device{at::kCPU};
+  std::unique_ptr<Transformer> model;
+  std::vector<int32_t> routerCounts;
+};
+
+Expert::Expert(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Expert::~Expert() = default;
+
+std::unique_ptr<Expert> Expert::load(const std::string& modelPath, const EngineOptions& options) {
+  ModelPath p = resolveModelPath(modelPath);
+  MOE_CHECK(p.format == ModelFormat::HuggingFaceFolder, "model '", modelPath,
+            "': GGUF files are not supported by the libtorch engine yet (expected a Hugging Face model folder)");
+  ModelConfig config = parseModelConfig(p.path + "/config.json");
+  std::unique_ptr<WeightSource> weights = openSafetensors(p.path);
+  return create(config, *weights, options);
+}
+
+std::unique_ptr<Expert> Expert::create(const ModelConfig& config, const WeightSource& weights,
+                                       const EngineOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->device = parseDevice(options.device);
+  impl->deviceName = impl->device.str();
+  at::ScalarType dtype = parseDtype(options.dtype, impl->device, impl->dtypeName);
+  MOE_CHECK(options.threads >= 0, "threads must be >= 0, got ", options.threads);
+  setTorchThreads(options.threads);
+  c10::InferenceMode guard;
+  probeDtype(impl->device, dtype, impl->dtypeName);
+  try {
+    impl->model = std::make_unique<Transformer>(config, weights, impl->device, dtype);
+  } catch (const c10::Error& e) {
+    MOE_THROW(weights.origin(), ": loading the model failed in libtorch: ", e.what_without_backtrace());
+  }
+  return std::unique_ptr<Expert>(new Expert(std::move(impl)));
+}
+
+const ModelConfig& Expert::config() const { return impl_->config; }
+int64_t Expert::vocabSize() const { return impl_->config.vocabSize; }
+int64_t Expert::hiddenSize() const { return impl_->config.hiddenSize; }
+int64_t Expert::numLayers() const { return impl_->config.numLayers; }
+const std::string& Expert::device() const { return impl_->deviceName; }
+const std::string& Expert::dtype() const { return impl_->dtypeName; }
+const std::vector<int32_t>& Expert::routerCounts() const { return impl_->routerCounts; }
+
+std::string Expert::describe() const {
+  return moe::describe(impl_->config) + " on " + impl_->deviceName + ", " + impl_->dtypeName;
+}
+
+void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
+                     std::vector<float>* hidden) {
+  const ModelConfig& c = impl_->config;
+  impl_->routerCounts.clear();
+  logits.clear();
+  if (hidden != nullptr) hidden->clear();
+  if (batch.empty()) return;
+
+  const int64_t B = static_cast<int64_t>(batch.size());
+  int64_t T = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    MOE_CHECK(!batch[b].empty(), "forward: prompt ", b, " of the batch is empty");
+    T = std::max<int64_t>(T, static_cast<int64_t>(batch[b].size()));
+  }
+  if (c.family == ModelFamily::Gpt2)
+    MOE_CHECK(T <= c.maxPositions, "forward: a prompt of ", T, " tokens is longer than ", c.architecture,
+              "'s n_positions ", c.maxPositions, " (", c.file, ")");
+
+  // Left padding: row b's tokens end at column T - 1. Padding gets token 0 and position 1, which
+  // the mask hides (as transformers' generate() fills them).
+  at::Tensor ids = at::zeros({B, T}, at::TensorOptions().dtype(at::kLong));
+  at::Tensor real = at::zeros({B, T}, at::TensorOptions().dtype(at::kBool));
+  at::Tensor pos = at::ones({B, T}, at::TensorOptions().dtype(at::kLong));
+  int64_t* idp = ids.data_ptr<int64_t>();
+  bool* rp = real.data_ptr<bool>();
+  int64_t* pp = pos.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& p = batch[static_cast<size_t>(b)];
+    const int64_t n = static_cast<int64_t>(p.size()), start = T - n;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t id = p[static_cast<size_t>(i)];
+      MOE_CHECK(id >= 0 && id < c.vocabSize, "forward: prompt ", b, ", token ", i, ": id ", id,
+                " is outside the vocabulary of ", c.file, " (size ", c.vocabSize, ")");
+      idp[b * T + start + i] = id;
+      rp[b * T + start + i] = true;
+      pp[b * T + start + i] = i;
+    }
+  }
+
+  ForwardOutput out;
+  {
+    c10::InferenceMode guard;
+    const at::Device& d = impl_->device;
+    try {
+      out = impl_->model->forward(ForwardInput{ids.to(d), real.to(d), pos.to(d)});
+    } catch (const c10::Error& e) {
+      MOE_THROW(c.file, ": forward failed in libtorch (batch ", B, " x ", T, " tokens on ", impl_->deviceName, ", ",
+                impl_->dtypeName, "): ", e.what_without_backtrace());
+    }
+  }
+
+  at::Tensor lg = out.logits.to(at::kCPU, at::kFloat).contiguous();
+  logits.resize(static_cast<size_t>(lg.numel()));
+  std::memcpy(logits.data(), lg.data_ptr<float>(), logits.size() * sizeof(float));
+  if (hidden != nullptr) {
+    at::Tensor hd = out.hidden.to(at::kCPU, at::kFloat).contiguous();
+    hidden->resize(static_cast<size_t>(hd.numel()));
+    std::memcpy(hidden->data(), hd.data_ptr<float>(), hidden->size() * sizeof(float));
+  }
+  if (out.routerCounts.defined()) {
+    at::Tensor rc = out.routerCounts.to(at::kInt).contiguous();
+    impl_->routerCounts.assign(rc.data_ptr<int32_t>(), rc.data_ptr<int32_t>() + rc.numel());
+  }
+}
+
+}  // namespace moe

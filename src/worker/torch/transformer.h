@@ -1,0 +1,135 @@
+// The decoder-only transformers in libtorch: Llama / Mistral / Qwen2 (RMSNorm, rotary embeddings,
+// grouped-query attention, SwiGLU, optional biases), Mixtral (the same with a sparse mixture of
+// expert MLPs) and GPT-2 (learned positions, LayerNorm, GELU MLP).
+//
+// INTERNAL to moe_engine: this header includes ATen, so only src/worker/torch/*.cpp may include
+// it; everything else uses the torch-free worker/expert.h.
+//
+// One Transformer class with per-layer options rather than a class per family: the families differ
+// in a handful of places (norm type, position encoding, MLP kind, fused projections' biases,
+// sliding windows), and new ones (Gemma3: (1 + w) norms, q/k norms, alternating local/global
+// layers) add options, not copies of the forward.
+//
+// Layout: the residual stream is packed, [N, hidden] over the batch's real tokens only (padding
+// is dropped), so norms, projections and MLPs never compute padding; only attention works on the
+// padded [B, heads, T, head_dim] layout, where left padding keeps every prompt's last token at
+// position T-1. Projections that read the same input are fused at load: q/k/v into one matrix,
+// gate/up into one.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "worker/model_config.h"
+#include "worker/weights.h"
+
+namespace moe {
+
+struct Linear {
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out], or undefined
+  at::Tensor operator()(const at::Tensor& x) const;  // [N, in] -> [N, out]
+};
+
+struct Norm {
+  at::Tensor weight;
+  at::Tensor bias;  // LayerNorm only
+  double eps = 1e-6;
+  bool rms = true;  // RMSNorm (Llama family) or LayerNorm (GPT-2)
+  at::Tensor operator()(const at::Tensor& x) const;
+};
+
+struct Mlp {
+  bool gated = true;  // act(gate(x)) * up(x) with gate/up fused in `in`; else act(in(x))
+  Activation act = Activation::Silu;
+  int64_t width = 0;  // intermediate size
+  Linear in;          // [2 * width, hidden] gated (gate rows first), [width, hidden] otherwise
+  Linear down;        // [hidden, width]
+  at::Tensor operator()(const at::Tensor& x) const;
+};
+
+// transformers' MixtralSparseMoeBlock: router -> softmax (float32) -> top-k -> weights renormalised
+// to sum to 1 -> the chosen experts' outputs, weighted.
+struct SparseMoe {
+  Linear router;  // [experts, hidden], no bias
+  std::vector<Mlp> experts;
+  int64_t topK = 2;
+  // x [N, hidden] -> [N, hidden]; `selected` receives the chosen experts, [N, topK] int64.
+  at::Tensor operator()(const at::Tensor& x, at::Tensor& selected) const;
+};
+
+struct DecoderLayer {
+  Norm attnNorm;
+  Linear qkv;  // [(heads + 2 * kvHeads) * headDim, hidden]
+  Linear out;  // [hidden, heads * headDim]
+  Norm mlpNorm;
+  Mlp mlp;         // dense models
+  SparseMoe moe;   // Mixtral (experts non-empty)
+  int64_t window = 0;  // sliding window in keys (0 = full causal)
+  double scale = 1.0;  // attention score scale
+};
+
+// Keys and values a layer computed for earlier positions of the same rows (for a cache of a shared
+// prompt prefix): [B, kvHeads, P, headDim] each.
+struct KeyValues {
+  at::Tensor key;
+  at::Tensor value;
+};
+
+// Scaled dot-product attention of one layer with grouped-query heads (query head h reads KV head
+// h / (heads / kvHeads), as transformers' repeat_kv), without materialising repeated keys.
+// q [B, T, H, D], k and v [B, T, KVH, D] for the T new positions (the projections' layout);
+// `past` (optional) prepends P earlier positions; mask [B, 1, T, P + T] additive (0 or -inf),
+// every row with at least one 0. `present` (optional) receives the keys/values of all P + T
+// positions. Softmax in float32 whatever the run dtype, as transformers' eager attention.
+// Returns [B, T, H * D].
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                     double scale, const KeyValues* past = nullptr, KeyValues* present = nullptr);
+
+// The additive mask [B, 1, T, S] for T queries that are the last T of S key positions: causal,
+// padding keys (real[b, j] false) masked, and with window > 0 only the last `window` keys.
+// A padding query attends to itself alone, so no row is all -inf (NaN-free softmax).
+at::Tensor attentionMask(const at::Tensor& realKeys, int64_t queries, int64_t window, at::ScalarType dtype);
+
+struct ForwardInput {
+  at::Tensor ids;        // [B, T] int64, left-padded
+  at::Tensor real;       // [B, T] bool, false on padding
+  at::Tensor positions;  // [B, T] int64, counted over real tokens
+};
+
+struct ForwardOutput {
+  at::Tensor hidden;        // [B, hidden] at the last position, after the final norm (run dtype)
+  at::Tensor logits;        // [B, vocab] float32
+  at::Tensor routerCounts;  // [B, layers, experts] int64 (Mixtral), else undefined
+};
+
+class Transformer {
+ public:
+  // Reads and checks every tensor the config implies, converting each to `dtype` on `device` as it
+  // is read. Throws moe::Error naming the tensor, the expected and found shapes and the origin.
+  Transformer(const ModelConfig& config, const WeightSource& weights, at::Device device, at::ScalarType dtype);
+
+  ForwardOutput forward(const ForwardInput& in) const;
+
+  const ModelConfig& config() const { return config_; }
+  at::Device device() const { return device_; }
+  at::ScalarType dtype() const { return dtype_; }
+
+ private:
+  // Rotary cos/sin [N, 1, headDim] (run dtype) for the given positions [N].
+  std::pair<at::Tensor, at::Tensor> rotary(const at::Tensor& positions) const;
+
+  ModelConfig config_;
+  at::Device device_;
+  at::ScalarType dtype_;
+  at::Tensor embed_;      // [vocab, hidden]
+  at::Tensor positions_;  // GPT-2 learned positions [maxPositions, hidden], else undefined
+  at::Tensor invFreq_;    // rotary inverse frequencies [headDim / 2] float32, else undefined
+  std::vector<DecoderLayer> layers_;
+  Norm finalNorm_;
+  at::Tensor lmHead_;  // [vocab, hidden]; the embedding itself when tied
+};
+
+}  // namespace moe

@@ -1,0 +1,292 @@
+// The libtorch engine against transformers on the tiny fixtures (tests/fixtures/make_tiny_models.py):
+// last-token logits and last hidden states within 1e-4 in float32, one prompt at a time and as a
+// left-padded batch, a padded row equal to the row alone within 1e-5, Mixtral's router counts
+// exactly, the bfloat16 checkpoint both upcast (1e-4) and run in bfloat16 (stated looser bound),
+// sharded equal to unsharded; and load errors that name the tensor, the shapes, the key.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/error.h"
+#include "worker/expert.h"
+#include "worker/torch/torch_runtime.h"
+
+namespace fs = std::filesystem;
+using moe::EngineOptions;
+using moe::Expert;
+using Json = nlohmann::json;
+using Batch = std::vector<std::vector<int32_t>>;
+
+namespace {
+const std::string kModels = std::string(MOE_SOURCE_DIR) + "/tests/fixtures/models/";
+
+constexpr double kF32Tol = 1e-4;     // engine vs transformers, float32
+constexpr double kPaddedTol = 1e-5;  // a padded row vs the same prompt alone
+// bfloat16 run vs transformers' bfloat16 run: 8-bit mantissas, rounded at different points
+// (fused q/k/v, packed tokens), on logits of magnitude ~10.
+constexpr double kBf16LogitTol = 0.25;
+constexpr double kBf16HiddenTol = 0.1;
+
+Json readJson(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  return Json::parse(in);
+}
+
+std::string errorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const moe::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+EngineOptions opts(const std::string& dtype = "auto") {
+  EngineOptions o;
+  o.dtype = dtype;
+  o.threads = 2;
+  return o;
+}
+
+Batch prompts(const Json& g) {
+  Batch b;
+  for (const Json& p : g["prompts"]) b.push_back(p.get<std::vector<int32_t>>());
+  return b;
+}
+
+// Largest |a - b| over one row of `got` ([rows * n]) against the golden list of rows.
+double maxDiff(const std::vector<float>& got, size_t row, const Json& want) {
+  std::vector<double> w = want.get<std::vector<double>>();
+  EXPECT_GE(got.size(), (row + 1) * w.size());
+  double m = 0;
+  for (size_t i = 0; i < w.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(got[row * w.size() + i]) - w[i]));
+  return m;
+}
+
+double maxDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
+  return m;
+}
+
+struct Outputs {
+  std::vector<float> logits, hidden;
+  std::vector<int32_t> counts;
+};
+Outputs run(Expert& e, const Batch& batch) {
+  Outputs r;
+  e.forward(batch, r.logits, &r.hidden);
+  r.counts = e.routerCounts();
+  return r;
+}
+
+// Checks one fixture against a golden section ({"single": ..., "batch": ...}) and prints the
+// largest logit error seen.
+void checkGolden(Expert& e, const Json& section, const Batch& ps, double logitTol, double hiddenTol,
+                   const std::string& what) {
+  const int64_t V = e.vocabSize(), H = e.hiddenSize();
+  double worst = 0, worstHidden = 0, worstPadded = 0;
+  std::vector<Outputs> alone;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    Outputs r = run(e, {ps[i]});
+    ASSERT_EQ(r.logits.size(), size_t(V)) << what;
+    EXPECT_EQ(r.hidden.size(), size_t(H)) << what;
+    double dl = maxDiff(r.logits, 0, section["single"]["logits"][i]);
+    double dh = maxDiff(r.hidden, 0, section["single"]["hidden"][i]);
+    EXPECT_LE(dl, logitTol) << what << ": prompt " << i << " (" << ps[i].size() << " tokens) logits";
+    EXPECT_LE(dh, hiddenTol) << what << ": prompt " << i << " hidden";
+    worst = std::max(worst, dl);
+    worstHidden = std::max(worstHidden, dh);
+    if (section["single"].contains("router_counts")) {
+      std::vector<int32_t> want;
+      for (const Json& layer : section["single"]["router_counts"][i])
+        for (const Json& c : layer) want.push_back(c.get<int32_t>());
+      EXPECT_EQ(r.counts, want) << what << ": prompt " << i << " router counts";
+    } else {
+      EXPECT_TRUE(r.counts.empty()) << what;
+    }
+    alone.push_back(std::move(r));
+  }
+  Outputs b = run(e, ps);
+  ASSERT_EQ(b.logits.size(), ps.size() * size_t(V)) << what;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    double dl = maxDiff(b.logits, i, section["batch"]["logits"][i]);
+    EXPECT_LE(dl, logitTol) << what << ": batch row " << i << " logits";
+    EXPECT_LE(maxDiff(b.hidden, i, section["batch"]["hidden"][i]), hiddenTol) << what << ": batch row " << i;
+    worst = std::max(worst, dl);
+    // The padded row against the same prompt alone, both ours.
+    std::vector<float> row(b.logits.begin() + i * V, b.logits.begin() + (i + 1) * V);
+    worstPadded = std::max(worstPadded, maxDiff(row, alone[i].logits));
+    if (logitTol <= kF32Tol) {
+      EXPECT_LE(maxDiff(row, alone[i].logits), kPaddedTol) << what << ": padded row " << i;
+    }
+  }
+  if (section["batch"].contains("router_counts")) {
+    std::vector<int32_t> want;
+    for (const Json& row : section["batch"]["router_counts"])
+      for (const Json& layer : row)
+        for (const Json& c : layer) want.push_back(c.get<int32_t>());
+    EXPECT_EQ(b.counts, want) << what << ": batch router counts";
+  }
+  std::printf("%-14s max |logit - transformers| %.3g, |hidden - transformers| %.3g, |padded - alone| %.3g\n",
+              what.c_str(), worst, worstHidden, worstPadded);
+}
+
+void checkFixture(const std::string& name) {
+  Json g = readJson(kModels + name + "/golden.json");
+  auto e = Expert::load(kModels + name, opts());
+  EXPECT_EQ(e->config().architecture, g["architecture"].get<std::string>());
+  EXPECT_EQ(e->dtype(), "fp32");
+  EXPECT_EQ(e->device(), "cpu");
+  checkGolden(*e, g, prompts(g), kF32Tol, kF32Tol, name);
+}
+
+// A copy of a fixture in a fresh temporary folder, removed at the end of the test.
+class TempModel {
+ public:
+  explicit TempModel(const std::string& fixture) {
+    char tmpl[] = "/tmp/moe_model_XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    fs::copy(kModels + fixture, dir_, fs::copy_options::recursive);
+  }
+  ~TempModel() { fs::remove_all(dir_); }
+  const std::string& dir() const { return dir_; }
+  std::string read(const std::string& file) const {
+    std::ifstream in(dir_ + "/" + file, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  void write(const std::string& file, const std::string& text) const {
+    std::ofstream(dir_ + "/" + file, std::ios::binary) << text;
+  }
+  // Replaces the first occurrence of `from` in a file (same length keeps binary files valid).
+  void replace(const std::string& file, const std::string& from, const std::string& to) const {
+    std::string s = read(file);
+    size_t at = s.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " not in " << file;
+    s.replace(at, from.size(), to);
+    write(file, s);
+  }
+
+ private:
+  std::string dir_;
+};
+}  // namespace
+
+TEST(ModelGolden, Llama) { checkFixture("llama"); }
+TEST(ModelGolden, Mistral) { checkFixture("mistral"); }
+TEST(ModelGolden, Qwen2) { checkFixture("qwen2"); }
+TEST(ModelGolden, Mixtral) { checkFixture("mixtral"); }
+TEST(ModelGolden, Gpt2) { checkFixture("gpt2"); }
+
+TEST(ModelGolden, ShardedEqualsUnsharded) {
+  Json g = readJson(kModels + "llama/golden.json");
+  Batch ps = prompts(g);
+  auto one = Expert::load(kModels + "llama", opts());
+  auto sharded = Expert::load(kModels + "llama_sharded", opts());
+  Outputs a = run(*one, ps), b = run(*sharded, ps);
+  EXPECT_EQ(a.logits, b.logits);
+  EXPECT_EQ(a.hidden, b.hidden);
+  checkGolden(*sharded, g, ps, kF32Tol, kF32Tol, "llama_sharded");
+}
+
+TEST(ModelGolden, Bf16Checkpoint) {
+  Json g = readJson(kModels + "llama_bf16/golden.json");
+  Batch ps = prompts(g);
+  // Upcast to float32 (the CPU default): exact bf16 -> f32 conversion, so float32 tolerances.
+  auto f32 = Expert::load(kModels + "llama_bf16", opts());
+  EXPECT_EQ(f32->dtype(), "fp32");
+  checkGolden(*f32, g, ps, kF32Tol, kF32Tol, "llama_bf16");
+  // Outputs in bfloat16, against transformers run in bfloat16.
+  auto bf16 = Expert::load(kModels + "llama_bf16", opts("bf16"));
+  EXPECT_EQ(bf16->dtype(), "bf16");
+  checkGolden(*bf16, g["bf16"], ps, kBf16LogitTol, kBf16HiddenTol, "llama bf16");
+}
+
+TEST(ModelGolden, Float32FromBf16RunAgreesWithFloat32Model) {
+  // The bf16 run of a float32 checkpoint stays near the float32 answer (loose, but not vacuous:
+  // the logits spread over several units; measured 0.16).
+  Json g = readJson(kModels + "mixtral/golden.json");
+  Batch ps = prompts(g);
+  auto bf16 = Expert::load(kModels + "mixtral", opts("bf16"));
+  std::vector<float> logits;
+  bf16->forward(ps, logits);
+  double worst = 0;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    worst = std::max(worst, maxDiff(logits, i, g["batch"]["logits"][i]));
+    EXPECT_LE(maxDiff(logits, i, g["batch"]["logits"][i]), 0.5) << i;
+  }
+  std::printf("mixtral run in bf16: max |logit - transformers float32| %.3g\n", worst);
+}
+
+TEST(ModelErrors, MissingTensor) {
+  TempModel m("llama");
+  // Renaming a tensor in the safetensors header (same length) leaves a valid file without it.
+  m.replace("model.safetensors", "\"model.norm.weight\"", "\"model.norX.weight\"");
+  std::string e = errorOf([&] { Expert::load(m.dir(), opts()); });
+  EXPECT_NE(e.find(m.dir()), std::string::npos) << e;
+  EXPECT_NE(e.find("missing tensor 'model.norm.weight' (expected shape [64]"), std::string::npos) << e;
+}
+
+TEST(ModelErrors, WrongShape) {
+  TempModel m("llama");
+  m.replace("config.json", "\"intermediate_size\": 128", "\"intermediate_size\": 96");
+  std::string e = errorOf([&] { Expert::load(m.dir(), opts()); });
+  EXPECT_NE(e.find(m.dir()), std::string::npos) << e;
+  EXPECT_NE(e.find("tensor 'model.layers.0.mlp.gate_proj.weight' has shape [128, 64], expected [96, 64]"),
+            std::string::npos)
+      << e;
+}
+
+TEST(ModelErrors, UnsupportedArchitecture) {
+  TempModel m("llama");
+  m.replace("config.json", "\"LlamaForCausalLM\"", "\"FalconForCausalLM\"");
+  std::string e = errorOf([&] { Expert::load(m.dir(), opts()); });
+  EXPECT_NE(e.find(m.dir() + "/config.json: key 'architectures': unsupported architecture \"FalconForCausalLM\""),
+            std::string::npos)
+      << e;
+}
+
+TEST(ModelErrors, BadConfigValue) {
+  TempModel m("mixtral");
+  m.replace("config.json", "\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 0");
+  std::string e = errorOf([&] { Expert::load(m.dir(), opts()); });
+  EXPECT_NE(e.find(m.dir() + "/config.json: key 'num_experts_per_tok': expected an integer >= 1, got 0"),
+            std::string::npos)
+      << e;
+}
+
+TEST(ModelErrors, BadInputsAndOptions) {
+  auto e = Expert::load(kModels + "gpt2", opts());
+  std::vector<float> logits;
+  std::string msg = errorOf([&] { e->forward({{1, 2}, {}}, logits); });
+  EXPECT_NE(msg.find("prompt 1 of the batch is empty"), std::string::npos) << msg;
+  msg = errorOf([&] { e->forward({{1, 1000}}, logits); });
+  EXPECT_NE(msg.find("prompt 0, token 1: id 1000 is outside the vocabulary"), std::string::npos) << msg;
+  msg = errorOf([&] { e->forward({std::vector<int32_t>(129, 5)}, logits); });
+  EXPECT_NE(msg.find("longer than GPT2LMHeadModel's n_positions 128"), std::string::npos) << msg;
+  e->forward({}, logits);
+  EXPECT_TRUE(logits.empty());
+
+  EngineOptions o = opts("fp64");
+  msg = errorOf([&] { Expert::load(kModels + "gpt2", o); });
+  EXPECT_NE(msg.find("dtype 'fp64': expected auto, fp32, bf16 or fp16"), std::string::npos) << msg;
+  o = opts();
+  o.device = "tpu";
+  msg = errorOf([&] { Expert::load(kModels + "gpt2", o); });
+  EXPECT_NE(msg.find("device 'tpu': expected cpu, cuda or cuda:N"), std::string::npos) << msg;
+  if (!moe::torchHasCuda()) {
+    o.device = "cuda";
+    msg = errorOf([&] { Expert::load(kModels + "gpt2", o); });
+    EXPECT_NE(msg.find("device 'cuda'"), std::string::npos) << msg;
+  }
+}
