@@ -10,6 +10,10 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/version.h"
+#include "job/job.h"
+#include "coordinator/prompts_command.h"
+#include "coordinator/report_command.h"
+#include "worker/tokenize_command.h"
 #include "worker/torch/torch_runtime.h"
 
 namespace {
@@ -23,6 +27,17 @@ struct Command {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
+      {"tokenize", "tokenize --model DIR (--text T | --file F) [--json]",
+       "token ids and pieces of a text (or of each line of a file) with the model's tokenizer",
+       [](const moe::RunConfig& c) { return moe::runTokenizeCommand(c); }},
+      {"prompts",
+       "prompts --data DIR [--split test|val|dev] [--subjects a,b|all] [--shots K] [--prompt-style original|harness] "
+       "[--limit N] [--json]",
+       "print the exact few-shot prompts for the data set, without a model (checks data and prompt style)",
+       [](const moe::RunConfig& c) { return moe::runPromptsCommand(c); }},
+      {"report", "report FILE [--format text|markdown|csv|json] [--scoring letters|vocab]",
+       "accuracy table of a results file: each expert, the mixture, the oracle (works on partial files)",
+       [](const moe::RunConfig& c) { return moe::runReportCommand(c); }},
   };
   return table;
 }
@@ -32,6 +47,10 @@ void printHelp() {
       "moe-dist %s: evaluate language models and their mixtures on MMLU, one MPI rank per expert.\n\n"
       "Usage:\n",
       MOE_VERSION);
+  std::printf(
+      "  mpirun -np N moe-dist [run] --models PATH... --data DIR --output FILE.h5 [options]\n"
+      "      evaluate each expert and their mixture (N a multiple of the number of models: one rank per\n"
+      "      expert and replica group); prints the report and writes every result to FILE.h5\n");
   for (const auto& c : commands()) std::printf("  moe-dist %s\n      %s\n", c.usage, c.summary);
   std::printf("  moe-dist --version\n\nOptions (also as YAML keys in --config files, snake_case):\n%s",
               moe::optionsHelp().c_str());
@@ -53,6 +72,17 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[1], "--version")) {
       printVersion();
       return 0;
+    }
+    // The evaluation job: `moe-dist run --models ...`, or just `moe-dist --models ...`.
+    const bool runByDefault = argv[1][0] == '-' && std::strcmp(argv[1], "--version") != 0;
+    if (!std::strcmp(argv[1], "run") || runByDefault) {
+      const int first = runByDefault ? 1 : 2;
+      for (int i = first; i < argc; ++i)
+        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+          printHelp();
+          return 0;
+        }
+      return moe::runJob(moe::parseCommandLine(argc, argv, first), &argc, &argv);
     }
     for (const auto& c : commands()) {
       if (std::strcmp(argv[1], c.name) != 0) continue;

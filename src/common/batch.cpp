@@ -5,11 +5,22 @@
 namespace moe {
 
 std::string Batch::prompt(size_t q, size_t k) const {
-  MOE_CHECK(q < questions.size() && k <= shots.size(), "batch ", id, ": prompt(", q, ", ", k, ") out of range");
+  MOE_CHECK(q < questions.size(), "batch ", id, ": question ", q, " out of range");
+  const int32_t skip = questions[q].skipShot;
+  MOE_CHECK(k <= availableShots(q), "batch ", id, ": ", k, " shots requested, ", availableShots(q), " available");
   std::string s = header;
-  for (size_t i = 0; i < k; ++i) s += shots[i];
+  for (size_t i = 0, used = 0; used < k; ++i) {
+    if (static_cast<int32_t>(i) == skip) continue;
+    s += shots[i];
+    ++used;
+  }
   s += questions[q].text;
   return s;
+}
+
+size_t Batch::availableShots(size_t q) const {
+  const int32_t skip = questions.at(q).skipShot;
+  return shots.size() - (skip >= 0 && static_cast<size_t>(skip) < shots.size() ? 1 : 0);
 }
 
 std::vector<uint8_t> serializeBatch(const Batch& b) {
@@ -25,6 +36,7 @@ std::vector<uint8_t> serializeBatch(const Batch& b) {
     w.put<int64_t>(q.id);
     w.put<int32_t>(q.gold);
     w.putString(q.text);
+    w.put<int32_t>(q.skipShot);
   }
   return std::move(w.bytes());
 }
@@ -45,6 +57,7 @@ Batch deserializeBatch(const uint8_t* data, size_t size) {
     q.id = r.get<int64_t>();
     q.gold = r.get<int32_t>();
     q.text = r.getString();
+    q.skipShot = r.get<int32_t>();
   }
   MOE_CHECK(r.atEnd(), "malformed batch message: trailing bytes");
   return b;

@@ -12,6 +12,7 @@ struct BatchQuestion {
   int64_t id = 0;      // position in the coordinator's question list
   int32_t gold = 0;    // index of the right choice
   std::string text;    // the question part of the prompt: question, choices, "Answer:"
+  int32_t skipShot = -1;  // a shot not to use for this question (itself, on the dev split)
 };
 
 struct Batch {
@@ -23,8 +24,9 @@ struct Batch {
   std::vector<BatchQuestion> questions;
 
   bool isStop() const { return id < 0; }
-  // The prompt of question q with the first k shots.
+  // The prompt of question q with its first k shots (skipping its skipShot).
   std::string prompt(size_t q, size_t k) const;
+  size_t availableShots(size_t q) const;
 };
 
 std::vector<uint8_t> serializeBatch(const Batch& b);

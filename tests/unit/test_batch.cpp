@@ -23,6 +23,10 @@ TEST(Batch, RoundTripAndPrompt) {
   EXPECT_EQ(c.prompt(0, 2), "H\n\ns1 A\n\ns2 B\n\nq1\nAnswer:");
   EXPECT_EQ(c.prompt(1, 0), "H\n\nq2 \xE2\x82\xAC\nAnswer:");
   EXPECT_THROW(c.prompt(0, 3), moe::Error);
+  c.questions[0].skipShot = 0;  // dev split: the question is shot 0 itself
+  EXPECT_EQ(c.availableShots(0), 1u);
+  EXPECT_EQ(c.prompt(0, 1), "H\n\ns2 B\n\nq1\nAnswer:");
+  EXPECT_THROW(c.prompt(0, 2), moe::Error);
 }
 
 TEST(Batch, TruncatedMessagesAreErrors) {

@@ -1,0 +1,60 @@
+// ExpertHost: one rank's expert: its tokenizer and model, the token ids of the answer letters in
+// its vocabulary, and the per-batch work (prompts -> tokens -> last-token logits).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/batch.h"
+#include "common/config.h"
+
+namespace moe {
+
+class Tokenizer;
+class Expert;
+
+struct TokenizedBatch {
+  std::vector<std::vector<int32_t>> ids;  // per question
+  std::vector<int32_t> shots;             // shots used per question
+  std::vector<int32_t> truncated;         // 1 where even 0 shots exceeded the context (left-truncated)
+};
+
+class ExpertHost {
+ public:
+  // Answer letters A.. up to maxChoices must each be one token.
+  ExpertHost(const std::string& modelPath, const RunConfig& cfg, int maxChoices);
+  ~ExpertHost();
+  ExpertHost(const ExpertHost&) = delete;
+  ExpertHost& operator=(const ExpertHost&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::string& name() const { return name_; }
+  const std::string& hash() const { return hash_; }  // of config.json or the GGUF file's header
+  int64_t vocabSize() const;
+  // Identifies the token table (ids -> pieces): equal hashes mean one shared vocabulary.
+  uint64_t vocabularyHash() const { return vocabHash_; }
+  size_t maxContext() const { return maxContext_; }
+  // Token id of " A", " B", ... continuing "...Answer:" (as lm-evaluation-harness splits it).
+  const std::vector<int32_t>& letterTokens() const { return letterTokens_; }
+  std::string device() const;
+
+  // Tokenizes each question with as many shots as fit (up to `shots`), dropping from the end.
+  TokenizedBatch tokenize(const Batch& batch, int shots) const;
+  // Last-token logits [B * vocab].
+  void forward(const TokenizedBatch& tokens, std::vector<float>& logits);
+
+ private:
+  std::string path_, name_, hash_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<Expert> model_;
+  std::vector<int32_t> letterTokens_;
+  uint64_t vocabHash_ = 0;
+  size_t maxContext_ = 0;
+};
+
+// FNV-1a 64 as 16 hex digits.
+std::string hashHex(const std::string& bytes);
+
+}  // namespace moe

@@ -1,0 +1,555 @@
+#include "job/job.h"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <numeric>
+
+#include "comm/mpi_communicator.h"
+#include "comm/mpi_session.h"
+#include "common/batch.h"
+#include "common/log.h"
+#include "common/rank_layout.h"
+#include "common/version.h"
+#include "common/wire.h"
+#include "coordinator/mmlu.h"
+#include "coordinator/prompt.h"
+#include "coordinator/report.h"
+#include "coordinator/results.h"
+#include "coordinator/scheduler.h"
+#include "job/expert_host.h"
+#include "worker/mixture.h"
+
+namespace moe {
+namespace {
+
+enum Tag : int { kTagRequest = 101, kTagAssign = 102, kTagResult = 103, kTagFinished = 104 };
+
+// Thrown after a set-up failure has been reported by the failing rank(s): exit 1, nothing more.
+struct SetupFailed {};
+
+// Runs `f` (on every rank, or on rank 0 only) and agrees on the outcome: when any rank failed,
+// each failing rank prints its error and every rank leaves through SetupFailed.
+void collectiveStep(MpiSession& mpi, bool rootOnly, const std::function<void()>& f) {
+  int failed = 0;
+  if (!rootOnly || mpi.rank() == 0) {
+    try {
+      f();
+    } catch (const Error& e) {
+      failed = 1;
+      if (mpi.size() > 1)
+        std::fprintf(stderr, "moe-dist: error on rank %d (%s): %s\n", mpi.rank(), mpi.host().c_str(), e.what());
+      else
+        std::fprintf(stderr, "moe-dist: error: %s\n", e.what());
+      std::fflush(stderr);
+    }
+  }
+  int any = 0;
+  MOE_MPI_CHECK(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+  if (any) throw SetupFailed{};
+}
+
+std::string joinArgs(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) {
+    if (i) s += ' ';
+    s += argv[i];
+  }
+  return s;
+}
+
+// Static expert weights, normalised to sum to 1.
+std::vector<float> staticWeights(const RunConfig& cfg) {
+  const size_t E = cfg.models.size();
+  std::vector<double> w(E, 1.0);
+  if (cfg.mode != "mean" && !cfg.weights.empty()) {
+    MOE_CHECK(cfg.weights.size() == E, "--weights has ", cfg.weights.size(), " values for ", E, " models");
+    w = cfg.weights;
+  }
+  MOE_CHECK(cfg.mode != "weighted" || !cfg.weights.empty(), "--mode weighted needs --weights (one per model)");
+  const double sum = std::accumulate(w.begin(), w.end(), 0.0);
+  MOE_CHECK(sum > 0, "--weights must not all be zero");
+  std::vector<float> out(E);
+  for (size_t e = 0; e < E; ++e) out[e] = static_cast<float>(w[e] / sum);
+  return out;
+}
+
+// ---- result rows on the wire ------------------------------------------------------------------
+
+std::vector<uint8_t> serializeRows(const std::vector<QuestionResult>& rows) {
+  WireWriter w;
+  w.put<uint64_t>(rows.size());
+  for (const auto& r : rows) {
+    w.putString(r.subject);
+    w.put(r.index);
+    w.put(r.gold);
+    w.put(r.numChoices);
+    w.put(r.shots);
+    w.putVector(r.promptTokens);
+    w.put(r.prediction);
+    w.put<uint8_t>(r.correct);
+    w.putVector(r.weights);
+    w.putVector(r.expertEntropy);
+    w.put(r.mixtureEntropy);
+    w.putVector(r.expertLetterProbs);
+    w.putVector(r.mixtureLetterProbs);
+    w.putVector(r.expertChoiceProbs);
+    w.putVector(r.mixtureChoiceProbs);
+    w.putVector(r.expertPrediction);
+    w.putVector(r.expertCorrect);
+    w.putVector(r.expertVocabChoice);
+    w.put(r.mixtureVocabChoice);
+    w.putVector(r.expertLetterMass);
+    w.put(r.mixtureLetterMass);
+  }
+  return std::move(w.bytes());
+}
+
+std::vector<QuestionResult> deserializeRows(const std::vector<uint8_t>& bytes) {
+  WireReader rd(bytes.data(), bytes.size(), "results");
+  const uint64_t n = rd.get<uint64_t>();
+  MOE_CHECK(n <= bytes.size(), "malformed results message: ", n, " rows");
+  std::vector<QuestionResult> rows(n);
+  for (auto& r : rows) {
+    r.subject = rd.getString();
+    r.index = rd.get<int64_t>();
+    r.gold = rd.get<int32_t>();
+    r.numChoices = rd.get<int32_t>();
+    r.shots = rd.get<int32_t>();
+    r.promptTokens = rd.getVector<int32_t>();
+    r.prediction = rd.get<int32_t>();
+    r.correct = rd.get<uint8_t>() != 0;
+    r.weights = rd.getVector<float>();
+    r.expertEntropy = rd.getVector<float>();
+    r.mixtureEntropy = rd.get<float>();
+    r.expertLetterProbs = rd.getVector<float>();
+    r.mixtureLetterProbs = rd.getVector<float>();
+    r.expertChoiceProbs = rd.getVector<float>();
+    r.mixtureChoiceProbs = rd.getVector<float>();
+    r.expertPrediction = rd.getVector<int32_t>();
+    r.expertCorrect = rd.getVector<uint8_t>();
+    r.expertVocabChoice = rd.getVector<int32_t>();
+    r.mixtureVocabChoice = rd.get<int32_t>();
+    r.expertLetterMass = rd.getVector<float>();
+    r.mixtureLetterMass = rd.get<float>();
+  }
+  MOE_CHECK(rd.atEnd(), "malformed results message: trailing bytes");
+  return rows;
+}
+
+void sendBytes(const std::vector<uint8_t>& bytes, int dest, int tag) {
+  MOE_CHECK(bytes.size() < static_cast<size_t>(INT32_MAX), "message of ", bytes.size(), " bytes is too large");
+  MOE_MPI_CHECK(MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, tag, MPI_COMM_WORLD));
+}
+
+std::vector<uint8_t> recvBytes(int source, int tag, MPI_Status* statusOut = nullptr) {
+  MPI_Status st;
+  MOE_MPI_CHECK(MPI_Probe(source, tag, MPI_COMM_WORLD, &st));
+  int count = 0;
+  MOE_MPI_CHECK(MPI_Get_count(&st, MPI_BYTE, &count));
+  std::vector<uint8_t> buf(count);
+  MOE_MPI_CHECK(MPI_Recv(buf.data(), count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+  if (statusOut) *statusOut = st;
+  return buf;
+}
+
+// The leader's batch reaches every rank of its group.
+Batch groupBroadcast(MpiCommunicator& group, const Batch* batch) {
+  std::vector<uint8_t> bytes;
+  uint64_t size = 0;
+  if (group.rank() == 0) {
+    bytes = serializeBatch(*batch);
+    size = bytes.size();
+  }
+  group.broadcast(&size, sizeof(size), 0);
+  bytes.resize(size);
+  group.broadcast(bytes.data(), size, 0);
+  return deserializeBatch(bytes.data(), bytes.size());
+}
+
+// ---- one batch on one group ---------------------------------------------------------------------
+
+struct GroupContext {
+  const RunConfig& cfg;
+  const RankLayout& layout;
+  MpiCommunicator& group;
+  ExpertHost& host;
+  MixtureSpec spec;
+  std::vector<float> staticWeights;
+  std::vector<std::string> subjects;  // subject table (names), rank 0's order, broadcast
+};
+
+// Every rank of the group runs this for the same batch; the leader gets the rows back.
+std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) {
+  const int E = ctx.layout.experts, C = ctx.spec.maxChoices;
+  const int64_t B = static_cast<int64_t>(batch.questions.size());
+  TokenizedBatch tokens = ctx.host.tokenize(batch, ctx.cfg.shots);
+  std::vector<float> logits;
+  ctx.host.forward(tokens, logits);
+  const int64_t V = static_cast<int64_t>(logits.size()) / std::max<int64_t>(B, 1);
+
+  std::vector<float> weights(B * E);
+  for (int64_t b = 0; b < B; ++b)
+    for (int e = 0; e < E; ++e) weights[b * E + e] = ctx.staticWeights[e];
+
+  ChoiceStats mine, mix;
+  computeMixture(ctx.group, ctx.spec, logits.data(), B, V, ctx.host.letterTokens(), batch.choices, weights,
+                 ctx.layout.expert, mine, mix);
+
+  // Each expert's per-question values reach the leader: [2C letter/choice probs, mass, entropy,
+  // prediction, vocab choice, prompt tokens, shots] as floats (all integers here are < 2^24).
+  const int K = 2 * C + 6;
+  std::vector<float> packed(B * K), all(static_cast<size_t>(E) * B * K);
+  for (int64_t b = 0; b < B; ++b) {
+    float* p = &packed[b * K];
+    for (int c = 0; c < C; ++c) {
+      p[c] = mine.letterProbs[b * C + c];
+      p[C + c] = mine.choiceProbs[b * C + c];
+    }
+    p[2 * C] = mine.letterMass[b];
+    p[2 * C + 1] = mine.entropy[b];
+    p[2 * C + 2] = static_cast<float>(mine.prediction[b]);
+    p[2 * C + 3] = static_cast<float>(mine.vocabChoice[b]);
+    p[2 * C + 4] = static_cast<float>(tokens.ids[b].size());
+    p[2 * C + 5] = static_cast<float>(tokens.shots[b]);
+  }
+  ctx.group.allgather(packed.data(), all.data(), packed.size());
+  if (!ctx.layout.isGroupLeader()) return {};
+
+  const bool vocabScoring = ctx.cfg.scoring == "vocab";
+  std::vector<QuestionResult> rows(B);
+  for (int64_t b = 0; b < B; ++b) {
+    const BatchQuestion& q = batch.questions[b];
+    QuestionResult& r = rows[b];
+    r.subject = ctx.subjects.at(batch.subject);
+    r.index = q.id;  // replaced by the coordinator with the question's row index
+    r.gold = q.gold;
+    r.numChoices = batch.choices;
+    r.shots = INT32_MAX;
+    r.weights.assign(weights.begin() + b * E, weights.begin() + (b + 1) * E);
+    r.expertLetterProbs.resize(E * C);
+    r.expertChoiceProbs.resize(E * C);
+    for (int e = 0; e < E; ++e) {
+      const float* p = &all[(static_cast<size_t>(e) * B + b) * K];
+      for (int c = 0; c < C; ++c) {
+        r.expertLetterProbs[e * C + c] = p[c];
+        r.expertChoiceProbs[e * C + c] = p[C + c];
+      }
+      r.expertLetterMass.push_back(p[2 * C]);
+      r.expertEntropy.push_back(p[2 * C + 1]);
+      const int32_t letterPred = static_cast<int32_t>(p[2 * C + 2]);
+      const int32_t vocabChoice = static_cast<int32_t>(p[2 * C + 3]);
+      r.expertVocabChoice.push_back(vocabChoice);
+      const int32_t pred = vocabScoring ? vocabChoice : letterPred;
+      r.expertPrediction.push_back(pred);
+      r.expertCorrect.push_back(pred == q.gold ? 1 : 0);
+      r.promptTokens.push_back(static_cast<int32_t>(p[2 * C + 4]));
+      r.shots = std::min(r.shots, static_cast<int32_t>(p[2 * C + 5]));
+    }
+    r.mixtureLetterProbs.assign(mix.letterProbs.begin() + b * C, mix.letterProbs.begin() + (b + 1) * C);
+    r.mixtureChoiceProbs.assign(mix.choiceProbs.begin() + b * C, mix.choiceProbs.begin() + (b + 1) * C);
+    r.mixtureEntropy = mix.entropy[b];
+    r.mixtureLetterMass = mix.letterMass[b];
+    r.mixtureVocabChoice = mix.vocabChoice[b];
+    r.prediction = vocabScoring ? mix.vocabChoice[b] : mix.prediction[b];
+    r.correct = r.prediction == q.gold;
+  }
+  return rows;
+}
+
+// ---- progress on rank 0 -------------------------------------------------------------------------
+
+class Progress {
+ public:
+  explicit Progress(size_t total) : total_(total), tty_(isatty(fileno(stderr))), start_(Clock::now()) {}
+  void add(size_t n) {
+    done_ += n;
+    const double pct = total_ ? 100.0 * done_ / total_ : 100.0;
+    if (!tty_ && pct < nextPct_ && done_ < total_) return;
+    nextPct_ = std::floor(pct / 5.0) * 5.0 + 5.0;
+    const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double rate = secs > 0 ? done_ / secs : 0.0;
+    const double eta = rate > 0 ? (total_ - done_) / rate : 0.0;
+    std::fprintf(stderr, "%s[moe-dist] %zu/%zu questions (%.0f%%), %.2f q/s, ETA %.0fs%s", tty_ ? "\r" : "", done_,
+                 total_, pct, rate, eta, tty_ ? "   " : "\n");
+    if (tty_ && done_ >= total_) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+  double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  size_t total_, done_ = 0;
+  bool tty_;
+  double nextPct_ = 0;
+  Clock::time_point start_;
+};
+
+// ---- roles --------------------------------------------------------------------------------------
+
+// Rank 0: hands out batches, runs group 0's batches, writes every row.
+void coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer, Progress& progress) {
+  const int groups = ctx.layout.groups;
+  int remoteFinished = 0;
+  bool ownDone = false;
+  auto write = [&](std::vector<QuestionResult> rows) {
+    for (auto& r : rows) r.index = sched.question(r.index).question->index;
+    writer.append(rows);
+    progress.add(rows.size());
+  };
+  auto service = [&](bool block) {
+    while (true) {
+      MPI_Status st;
+      int flag = 0;
+      if (block) {
+        MOE_MPI_CHECK(MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st));
+        flag = 1;
+      } else {
+        MOE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st));
+      }
+      if (!flag) return;
+      auto bytes = recvBytes(st.MPI_SOURCE, st.MPI_TAG);
+      if (st.MPI_TAG == kTagRequest) {
+        sendBytes(serializeBatch(sched.next()), st.MPI_SOURCE, kTagAssign);
+      } else if (st.MPI_TAG == kTagResult) {
+        write(deserializeRows(bytes));
+      } else if (st.MPI_TAG == kTagFinished) {
+        ++remoteFinished;
+      } else {
+        MOE_THROW("unexpected message tag ", st.MPI_TAG, " from rank ", st.MPI_SOURCE);
+      }
+      if (block) return;
+    }
+  };
+  while (!ownDone || remoteFinished < groups - 1) {
+    service(false);
+    if (!ownDone) {
+      Batch b = sched.next();
+      groupBroadcast(ctx.group, &b);
+      if (b.isStop()) {
+        ownDone = true;
+        continue;
+      }
+      write(processBatch(ctx, b));
+    } else {
+      service(true);
+    }
+  }
+}
+
+// Leader of group g > 0: asks for work one batch ahead, so its group never waits on rank 0.
+void leaderLoop(GroupContext& ctx) {
+  std::deque<Batch> queue;
+  bool outstanding = false, noMore = false;
+  while (true) {
+    if (!noMore && !outstanding) {
+      int32_t g = ctx.layout.group;
+      std::vector<uint8_t> req(sizeof(g));
+      std::memcpy(req.data(), &g, sizeof(g));
+      sendBytes(req, 0, kTagRequest);
+      outstanding = true;
+    }
+    if (queue.empty()) {
+      if (noMore) break;
+      auto bytes = recvBytes(0, kTagAssign);
+      outstanding = false;
+      Batch b = deserializeBatch(bytes.data(), bytes.size());
+      if (b.isStop())
+        noMore = true;
+      else
+        queue.push_back(std::move(b));
+      continue;
+    }
+    Batch b = std::move(queue.front());
+    queue.pop_front();
+    groupBroadcast(ctx.group, &b);
+    sendBytes(serializeRows(processBatch(ctx, b)), 0, kTagResult);
+  }
+  Batch stop;
+  groupBroadcast(ctx.group, &stop);
+  sendBytes({}, 0, kTagFinished);
+}
+
+void memberLoop(GroupContext& ctx) {
+  while (true) {
+    Batch b = groupBroadcast(ctx.group, nullptr);
+    if (b.isStop()) return;
+    processBatch(ctx, b);
+  }
+}
+
+std::string fixedString(const std::string& s, size_t n) {
+  std::string out = s.substr(0, n - 1);
+  out.resize(n, '\0');
+  return out;
+}
+
+}  // namespace
+
+int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
+  const std::string commandLine = joinArgs(*argc, *argv);
+  MpiSession mpi(argc, argv);
+  RunConfig cfg = cfgIn;
+  try {
+    RankLayout layout;
+    // Checks every rank makes the same way: report once, from rank 0.
+    {
+      std::string problem;
+      try {
+        MOE_CHECK(!cfg.models.empty(), "no models given: pass --models PATH... (or models: in a --config file)");
+        MOE_CHECK(!cfg.data.empty(), "no data given: pass --data DIR (an MMLU folder with dev/ and test/)");
+        MOE_CHECK(!cfg.output.empty(), "no output given: pass --output FILE.h5");
+        MOE_CHECK(!(cfg.resume && cfg.overwrite), "--resume and --overwrite contradict each other: choose one");
+        layout = makeRankLayout(mpi.size(), mpi.rank(), static_cast<int>(cfg.models.size()));
+        staticWeights(cfg);
+      } catch (const Error& e) {
+        problem = e.what();
+      }
+      if (!problem.empty()) {
+        if (mpi.rank() == 0) std::fprintf(stderr, "moe-dist: error: %s\n", problem.c_str());
+        return 1;
+      }
+    }
+    const int E = layout.experts;
+
+    // Rank 0: the data set and the output policy, before any model is loaded.
+    MmluDataset data;
+    int32_t maxChoices = 0;
+    collectiveStep(mpi, true, [&] {
+      data = loadMmlu(cfg);
+      MOE_CHECK(data.totalQuestions() > 0, "no questions to evaluate in ", cfg.data, " (split ", cfg.split, ")");
+      maxChoices = data.maxChoices;
+      const bool exists = access(cfg.output.c_str(), F_OK) == 0;
+      MOE_CHECK(!exists || cfg.overwrite || cfg.resume, "output file '", cfg.output,
+                "' exists: pass --resume to continue it or --overwrite to replace it");
+      MOE_CHECK(exists || !cfg.resume, "--resume: output file '", cfg.output, "' does not exist");
+    });
+    MOE_MPI_CHECK(MPI_Bcast(&maxChoices, 1, MPI_INT, 0, MPI_COMM_WORLD));
+
+    // Every rank: its expert.
+    std::unique_ptr<ExpertHost> host;
+    collectiveStep(mpi, false, [&] { host = std::make_unique<ExpertHost>(cfg.models[layout.expert], cfg, maxChoices); });
+    logInfo("expert ", layout.expert, " (", host->name(), ") in group ", layout.group, " on ", host->device(),
+            ", vocabulary ", host->vocabSize(), ", context ", host->maxContext());
+
+    // One vocabulary for all experts -> full-vocabulary mixture; otherwise over the answer letters.
+    MpiCommunicator group = MpiCommunicator::split(layout.group, layout.rank);
+    struct VocabInfo {
+      int64_t size;
+      uint64_t hash;
+      int32_t letters[kMaxChoices];
+    } mineInfo{};
+    mineInfo.size = host->vocabSize();
+    mineInfo.hash = host->vocabularyHash();
+    for (int c = 0; c < kMaxChoices; ++c)
+      mineInfo.letters[c] = c < static_cast<int>(host->letterTokens().size()) ? host->letterTokens()[c] : -1;
+    std::vector<VocabInfo> infos(E);
+    MOE_MPI_CHECK(MPI_Allgather(&mineInfo, sizeof(VocabInfo), MPI_BYTE, infos.data(), sizeof(VocabInfo), MPI_BYTE,
+                                group.handle()));
+    bool fullVocab = true;
+    for (const auto& v : infos)
+      fullVocab = fullVocab && v.size == infos[0].size && v.hash == infos[0].hash &&
+                  std::equal(v.letters, v.letters + kMaxChoices, infos[0].letters);
+    collectiveStep(mpi, true, [&] {
+      MOE_CHECK(fullVocab || cfg.scoring != "vocab",
+                "--scoring vocab needs experts that share one vocabulary; these differ, so the mixture is taken over "
+                "the answer letters: use --scoring letters");
+    });
+
+    // Names and hashes of the experts reach rank 0 (from group 0) for the results header.
+    std::vector<char> names(static_cast<size_t>(E) * 512);
+    std::string mine = fixedString(host->name(), 256) + fixedString(host->hash(), 256);
+    MOE_MPI_CHECK(MPI_Allgather(mine.data(), 512, MPI_CHAR, names.data(), 512, MPI_CHAR, group.handle()));
+    std::vector<char> devices(static_cast<size_t>(mpi.size()) * 256);
+    std::string myDevice = fixedString(host->device() + " on " + mpi.host(), 256);
+    MOE_MPI_CHECK(MPI_Gather(myDevice.data(), 256, MPI_CHAR, devices.data(), 256, MPI_CHAR, 0, MPI_COMM_WORLD));
+
+    // Subject names for every leader.
+    std::vector<std::string> subjects;
+    {
+      WireWriter w;
+      if (mpi.rank() == 0)
+        for (const auto& s : data.subjects) subjects.push_back(s.info.subject);
+      w.putStrings(subjects);
+      uint64_t size = w.bytes().size();
+      MOE_MPI_CHECK(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
+      w.bytes().resize(size);
+      MOE_MPI_CHECK(MPI_Bcast(w.bytes().data(), static_cast<int>(size), MPI_BYTE, 0, MPI_COMM_WORLD));
+      WireReader r(w.bytes().data(), size, "subjects");
+      subjects = r.getStrings();
+    }
+
+    // Rank 0: the results file (new, or resumed with the same configuration).
+    std::unique_ptr<ResultsWriter> writer;
+    std::unique_ptr<Scheduler> sched;
+    collectiveStep(mpi, true, [&] {
+      ResultsHeader h;
+      h.models = cfg.models;
+      for (int e = 0; e < E; ++e) {
+        h.experts.push_back(std::string(&names[e * 512]));
+        h.modelHashes.push_back(std::string(&names[e * 512 + 256]));
+      }
+      h.mode = cfg.mode;
+      h.weights = cfg.weights;
+      h.scoring = cfg.scoring;
+      h.promptStyle = cfg.promptStyle;
+      h.mixtureSpace = fullVocab ? "full-vocabulary" : "answer-letters";
+      h.commandLine = commandLine;
+      h.configYaml = toYaml(cfg);
+      h.version = MOE_VERSION;
+      h.ranks = mpi.size();
+      for (int r = 0; r < mpi.size(); ++r) h.devices.push_back(std::string(&devices[r * 256]));
+      h.split = cfg.split;
+      h.shots = cfg.shots;
+      h.dataRoot = cfg.data;
+      h.maxChoices = maxChoices;
+      for (const auto& s : data.subjects) h.subjects.push_back(s.info);
+      writer = std::make_unique<ResultsWriter>(cfg.resume ? ResultsWriter::resume(cfg.output, h)
+                                                          : ResultsWriter::create(cfg.output, h, cfg.overwrite));
+      sched = std::make_unique<Scheduler>(data, parsePromptStyle(cfg.promptStyle), cfg.shots, cfg.batchSize,
+                                          writer->done());
+      if (cfg.resume)
+        logInfo("resuming ", cfg.output, ": ", sched->questionsSkipped(), " questions already written, ",
+                sched->questionsToRun(), " to go");
+      logInfo(sched->questionsToRun(), " questions in ", sched->batchesLeft(), " batches, ", E, " experts x ",
+              layout.groups, " replica groups, mixture ", cfg.mode, " over the ",
+              fullVocab ? "full vocabulary" : "answer letters (the experts' vocabularies differ)");
+    });
+
+    GroupContext ctx{cfg, layout, group, *host, MixtureSpec{}, staticWeights(cfg), subjects};
+    ctx.spec.mode = parseMixtureMode(cfg.mode);
+    ctx.spec.fullVocabulary = fullVocab;
+    ctx.spec.experts = E;
+    ctx.spec.maxChoices = maxChoices;
+
+    try {
+      if (mpi.rank() == 0) {
+        Progress progress(sched->questionsToRun());
+        coordinatorLoop(ctx, *sched, *writer, progress);
+        writer->finish();
+        logInfo("wrote ", cfg.output, " in ", static_cast<int>(progress.seconds()), " s");
+        std::fputs(formatReport(readResults(cfg.output), "text").c_str(), stdout);
+        std::fflush(stdout);
+      } else if (layout.isGroupLeader()) {
+        leaderLoop(ctx);
+      } else {
+        memberLoop(ctx);
+      }
+    } catch (const Error& e) {
+      mpi.abortJob(e.what());
+    }
+    return 0;
+  } catch (const SetupFailed&) {
+    return 1;
+  } catch (const Error& e) {
+    mpi.abortJob(e.what());
+  }
+}
+
+}  // namespace moe
