@@ -230,6 +230,7 @@ void applyYamlNode(RunConfig& cfg, const YAML::Node& root, const std::string& so
       MOE_THROW(where, ": expected a value or a list, got a mapping");
     }
     opt->set(cfg, values, where);
+    cfg.givenOptions.push_back(opt->name);
   }
 }
 
@@ -310,6 +311,7 @@ RunConfig parseCommandLine(int argc, const char* const* argv, int first) {
     }
     if (name == "config") continue;  // already applied
     opt->set(cfg, values, where);
+    cfg.givenOptions.push_back(opt->name);
   }
   return cfg;
 }

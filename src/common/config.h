@@ -43,6 +43,7 @@ struct RunConfig {
   std::string text;              // tokenize --text
   std::string textFile;          // tokenize --file
   std::vector<std::string> positional;  // arguments that are not options (e.g. report FILE)
+  std::vector<std::string> givenOptions;  // names of the options set by the command line or --config
 };
 
 // Parses argv[first..argc): loads --config first (wherever it appears), then applies the other

@@ -1,0 +1,413 @@
+#include "coordinator/report.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+
+#include "common/error.h"
+#include "coordinator/categories.h"
+
+namespace moe {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// argmax over the first `k` values (NaN never wins; ties: the first); -1 if all are NaN.
+int argmaxChoice(const float* p, int k) {
+  int best = -1;
+  for (int i = 0; i < k; ++i)
+    if (!std::isnan(p[i]) && (best < 0 || p[i] > p[best])) best = i;
+  return best;
+}
+
+AccuracyRow makeRow(const std::string& name, const std::vector<int64_t>& correct, int64_t n) {
+  AccuracyRow row;
+  row.name = name;
+  row.n = n;
+  for (int64_t k : correct) row.cells.push_back(stats::accuracy(k, n));
+  return row;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), f, v);
+  return buf;
+}
+
+std::string percentCell(const stats::Accuracy& a) {
+  if (std::isnan(a.value)) return "n/a";
+  return fmt("%.1f", 100 * a.value) + " ± " + fmt("%.1f", 100 * a.se);
+}
+
+std::string signedPoints(double v) { return std::isnan(v) ? "n/a" : fmt("%+.1f", 100 * v); }
+
+std::string joined(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+std::string pValueText(double p) {
+  if (std::isnan(p)) return "n/a";
+  if (p < 1e-4) return fmt("%.2e", p);
+  return fmt("%.4f", p);
+}
+
+// Labelled rows in report order.
+struct TableRow {
+  std::string section;  // overall | category | subject
+  std::string label;
+  const AccuracyRow* row;
+};
+std::vector<TableRow> tableRows(const RunSummary& s) {
+  std::vector<TableRow> t;
+  t.push_back({"overall", "overall (micro)", &s.micro});
+  t.push_back({"overall", str("overall (macro, ", s.macro.groups, " subjects)"), &s.macro});
+  for (const auto& r : s.categories) t.push_back({"category", r.name, &r});
+  for (const auto& r : s.subjects) t.push_back({"subject", r.name, &r});
+  return t;
+}
+
+// Header facts as (label, text) lines, shared by the text, markdown and csv renderings.
+std::vector<std::pair<std::string, std::string>> facts(const ResultsFile& f, const RunSummary& s) {
+  const ResultsHeader& h = f.header;
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string status = f.complete()
+                           ? str("complete, ", s.questions, " questions in ", s.subjects.size(), " subjects")
+                           : str("PARTIAL (status '", h.status, "'): ", s.questions, " questions in ", s.subjects.size(),
+                                 " subjects written so far; the job is running or was stopped (continue it with --resume)");
+  out.push_back({"status", status});
+  std::vector<std::string> models;
+  for (size_t e = 0; e < h.models.size(); ++e)
+    models.push_back(str(h.experts[e], " = ", h.models[e], " (", h.modelHashes[e], ")"));
+  out.push_back({"models", joined(models, "; ")});
+  std::string weights = "uniform";
+  if (!h.weights.empty()) {
+    std::vector<std::string> w;
+    for (double x : h.weights) w.push_back(fmt("%g", x));
+    weights = joined(w, ", ");
+  }
+  out.push_back({"mode", str(h.mode, " (weights: ", weights, ")")});
+  out.push_back({"mixture space",
+                 h.mixtureSpace == "answer-letters"
+                     ? std::string("answer-letters: the experts' vocabularies differ, so the mixture was taken over "
+                                   "the answer-letter tokens only (not the full vocabulary)")
+                     : "full-vocabulary: the experts share one vocabulary; the mixture is over every token"});
+  std::string scoring = s.scoring == "letters" ? "letters (argmax over the answer letters)"
+                                               : "vocab (argmax over the whole vocabulary; a non-letter is wrong)";
+  if (s.scoring != h.scoring) scoring += str(", re-scored: the run itself used ", h.scoring);
+  if (s.scoring == "vocab" && h.mixtureSpace == "answer-letters")
+    scoring += "; the mixture over the answer letters has no vocabulary argmax, so under vocab scoring it is never "
+               "right (use --scoring letters to score it)";
+  out.push_back({"scoring", scoring});
+  out.push_back({"prompt style", h.promptStyle});
+  out.push_back({"split", str(h.split, ", ", h.shots, "-shot")});
+  out.push_back({"data", h.dataRoot});
+  out.push_back({"run", str("moe-dist ", h.version, ", ", h.ranks, " ranks, started ", h.startTime,
+                            h.endTime.empty() ? std::string() : ", ended " + h.endTime,
+                            h.resumeTimes.empty() ? std::string() : str(", resumed ", h.resumeTimes.size(), "x"))});
+  return out;
+}
+
+std::string comparisonLine(const RunSummary& s) {
+  const MixtureComparison& c = s.comparison;
+  if (c.bestExpert < 0) return "mixture vs best expert: no questions";
+  return str("mixture vs best expert (", c.bestExpertName, "): ", signedPoints(c.ci.difference), " points, ",
+             fmt("%.0f", 100 * c.ci.level), "% CI [", signedPoints(c.ci.low), ", ", signedPoints(c.ci.high),
+             "] (paired bootstrap, ", c.ci.resamples, " resamples); McNemar p = ", pValueText(c.test.p), " (",
+             c.test.method(), "); discordant: mixture right & expert wrong ", c.test.b,
+             ", mixture wrong & expert right ", c.test.c);
+}
+
+std::string letterMassLine(const RunSummary& s) {
+  std::vector<std::string> parts;
+  for (size_t e = 0; e < s.expertLetterMass.size(); ++e)
+    parts.push_back(s.columns[e] + " " + fmt("%.3f", s.expertLetterMass[e]));
+  parts.push_back("mixture " + fmt("%.3f", s.mixtureLetterMass));
+  return "letter mass (mean probability on the answer letters): " + joined(parts, ", ");
+}
+
+const char* kErrorNote =
+    "accuracy % ± standard error (micro: binomial sqrt(p(1-p)/n); macro: mean over subjects, propagated "
+    "per-subject binomial errors); oracle: any expert right";
+
+std::string renderText(const ResultsFile& f, const RunSummary& s) {
+  std::string out = "moe-dist report: " + f.path + "\n";
+  for (const auto& [k, v] : facts(f, s)) {
+    std::string label = k + ":";
+    label.resize(std::max<size_t>(label.size() + 1, 15), ' ');
+    out += "  " + label + v + "\n";
+  }
+  out += "\n" + std::string(kErrorNote) + "\n";
+  auto rows = tableRows(s);
+  size_t labelWidth = 4;
+  for (const auto& r : rows) labelWidth = std::max(labelWidth, r.label.size());
+  std::vector<size_t> widths;
+  for (const auto& c : s.columns) widths.push_back(std::max<size_t>(c.size(), 12));
+  auto pad = [](std::string v, size_t w, bool left) {
+    // "±" is two bytes but one column.
+    size_t shown = v.size() - (v.find("±") != std::string::npos ? 1 : 0);
+    std::string fill(w > shown ? w - shown : 0, ' ');
+    return left ? v + fill : fill + v;
+  };
+  out += pad("", labelWidth, true) + "  " + pad("n", 6, false);
+  for (size_t j = 0; j < s.columns.size(); ++j) out += "  " + pad(s.columns[j], widths[j], false);
+  out += "\n";
+  std::string section;
+  for (const auto& r : rows) {
+    if (r.section != section && r.section != "overall") out += "\n";
+    section = r.section;
+    out += pad(r.label, labelWidth, true) + "  " + pad(std::to_string(r.row->n), 6, false);
+    for (size_t j = 0; j < s.columns.size(); ++j) out += "  " + pad(percentCell(r.row->cells[j]), widths[j], false);
+    out += "\n";
+  }
+  out += "\n" + comparisonLine(s) + "\n" + letterMassLine(s) + "\n";
+  return out;
+}
+
+std::string renderMarkdown(const ResultsFile& f, const RunSummary& s) {
+  std::string out = "## moe-dist report: `" + f.path + "`\n\n";
+  for (const auto& [k, v] : facts(f, s)) out += "- **" + k + "**: " + v + "\n";
+  out += "\n" + std::string(kErrorNote) + "\n\n| | n |";
+  for (const auto& c : s.columns) out += " " + c + " |";
+  out += "\n|---|---:|";
+  for (size_t j = 0; j < s.columns.size(); ++j) out += "---:|";
+  out += "\n";
+  for (const auto& r : tableRows(s)) {
+    std::string label = r.section == "subject" ? r.label : "**" + r.label + "**";
+    out += "| " + label + " | " + std::to_string(r.row->n) + " |";
+    for (const auto& cell : r.row->cells) out += " " + percentCell(cell) + " |";
+    out += "\n";
+  }
+  out += "\n" + comparisonLine(s) + "\n\n" + letterMassLine(s) + "\n";
+  return out;
+}
+
+std::string csvField(const std::string& v) {
+  if (v.find_first_of(",\"\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+std::string csvNumber(double v) { return std::isnan(v) ? "" : fmt("%.10g", v); }
+
+std::string renderCsv(const ResultsFile& f, const RunSummary& s) {
+  std::string out;
+  for (const auto& [k, v] : facts(f, s)) out += "# " + k + ": " + v + "\n";
+  out += "# " + std::string(kErrorNote) + "; values are fractions\n";
+  out += "# " + comparisonLine(s) + "\n# " + letterMassLine(s) + "\n";
+  out += "section,name,n";
+  for (const auto& c : s.columns) out += "," + csvField(c) + "," + csvField(c + "_se");
+  out += "\n";
+  for (const auto& r : tableRows(s)) {
+    out += r.section + "," + csvField(r.row->name) + "," + std::to_string(r.row->n);
+    for (const auto& cell : r.row->cells) out += "," + csvNumber(cell.value) + "," + csvNumber(cell.se);
+    out += "\n";
+  }
+  return out;
+}
+
+nlohmann::json jsonNumber(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
+
+std::string renderJson(const ResultsFile& f, const RunSummary& s) {
+  using nlohmann::json;
+  const ResultsHeader& h = f.header;
+  json j;
+  j["file"] = f.path;
+  j["status"] = h.status;
+  j["complete"] = f.complete();
+  j["questions"] = s.questions;
+  j["scoring"] = s.scoring;
+  j["run_scoring"] = h.scoring;
+  std::vector<std::string> subjects;
+  for (const auto& x : h.subjects) subjects.push_back(x.subject);
+  j["header"] = {{"models", h.models},         {"model_hashes", h.modelHashes}, {"experts", h.experts},
+                 {"mode", h.mode},             {"weights", h.weights},          {"prompt_style", h.promptStyle},
+                 {"mixture_space", h.mixtureSpace}, {"split", h.split},          {"shots", h.shots},
+                 {"data_root", h.dataRoot},    {"version", h.version},          {"ranks", h.ranks},
+                 {"devices", h.devices},       {"start_time", h.startTime},     {"end_time", h.endTime},
+                 {"resume_times", h.resumeTimes}, {"command_line", h.commandLine}, {"max_choices", h.maxChoices},
+                 {"subjects", subjects}};
+  j["columns"] = s.columns;
+  j["stderr_methods"] = {{"micro", "binomial sqrt(p(1-p)/n)"},
+                         {"macro", "propagated per-subject binomial errors sqrt(sum_s p_s(1-p_s)/n_s)/k"}};
+  json rows = json::array();
+  for (const auto& r : tableRows(s)) {
+    json acc = json::array(), se = json::array(), correct = json::array();
+    for (const auto& c : r.row->cells) {
+      acc.push_back(jsonNumber(c.value));
+      se.push_back(jsonNumber(c.se));
+      correct.push_back(c.correct);
+    }
+    json row = {{"section", r.section}, {"name", r.row->name}, {"n", r.row->n},
+                {"accuracy", acc},      {"stderr", se},        {"correct", correct}};
+    if (r.row == &s.macro) row["subjects"] = s.macro.groups;
+    rows.push_back(row);
+  }
+  j["rows"] = rows;
+  const MixtureComparison& c = s.comparison;
+  j["mixture_vs_best"] = {{"best_expert", c.bestExpert},
+                          {"best_expert_name", c.bestExpertName},
+                          {"n", c.mixture.n},
+                          {"mixture_accuracy", jsonNumber(c.mixture.value)},
+                          {"expert_accuracy", jsonNumber(c.expert.value)},
+                          {"difference", jsonNumber(c.ci.difference)},
+                          {"ci_low", jsonNumber(c.ci.low)},
+                          {"ci_high", jsonNumber(c.ci.high)},
+                          {"ci_level", c.ci.level},
+                          {"bootstrap_resamples", c.ci.resamples},
+                          {"bootstrap_seed", c.ci.seed},
+                          {"mcnemar_b", c.test.b},
+                          {"mcnemar_c", c.test.c},
+                          {"mcnemar_statistic", jsonNumber(c.test.statistic)},
+                          {"mcnemar_p", jsonNumber(c.test.p)},
+                          {"mcnemar_method", c.test.method()}};
+  json mass = json::array();
+  for (double m : s.expertLetterMass) mass.push_back(jsonNumber(m));
+  j["letter_mass"] = {{"experts", mass}, {"mixture", jsonNumber(s.mixtureLetterMass)}};
+  return j.dump(2) + "\n";
+}
+
+}  // namespace
+
+RunSummary summarize(const ResultsFile& file, const std::string& scoringIn) {
+  const ResultsHeader& h = file.header;
+  RunSummary s;
+  s.scoring = scoringIn.empty() ? h.scoring : scoringIn;
+  MOE_CHECK(s.scoring == "letters" || s.scoring == "vocab", "report: scoring must be letters or vocab, got '",
+            s.scoring, "'");
+  const bool stored = s.scoring == h.scoring;
+  const size_t e = h.experts.size(), c = static_cast<size_t>(h.maxChoices), m = e + 2;
+  s.columns = h.experts;
+  s.columns.push_back("mixture");
+  s.columns.push_back("oracle");
+  s.questions = static_cast<int64_t>(file.rows.size());
+
+  std::map<std::string, size_t> subjectIndex;
+  for (size_t i = 0; i < h.subjects.size(); ++i) subjectIndex[h.subjects[i].subject] = i;
+  // outcome[j][r]: column j right on row r.
+  std::vector<std::vector<uint8_t>> outcome(m, std::vector<uint8_t>(file.rows.size()));
+  std::vector<size_t> rowSubject(file.rows.size());
+  std::vector<double> massSum(e, 0), mixtureMassSum = {0};
+  std::vector<int64_t> massCount(e, 0), mixtureMassCount = {0};
+  for (size_t r = 0; r < file.rows.size(); ++r) {
+    const QuestionResult& q = file.rows[r];
+    auto it = subjectIndex.find(q.subject);
+    MOE_CHECK(it != subjectIndex.end(), file.path, ": row ", r, ": subject '", q.subject, "' is not in the subject table");
+    rowSubject[r] = it->second;
+    MOE_CHECK(q.numChoices >= 1 && static_cast<size_t>(q.numChoices) <= c && q.expertCorrect.size() == e &&
+                  q.expertVocabChoice.size() == e && q.expertChoiceProbs.size() == e * c &&
+                  q.expertLetterMass.size() == e && q.mixtureChoiceProbs.size() == c,
+              file.path, ": row ", r, " (", q.subject, ", index ", q.index, ") does not have the shape of E=", e,
+              " experts and C=", c, " choices");
+    bool any = false;
+    for (size_t x = 0; x < e; ++x) {
+      bool right;
+      if (stored) right = q.expertCorrect[x] != 0;
+      else if (s.scoring == "vocab") right = q.expertVocabChoice[x] == q.gold;
+      else right = argmaxChoice(q.expertChoiceProbs.data() + x * c, q.numChoices) == q.gold;
+      outcome[x][r] = right;
+      any = any || right;
+      if (std::isfinite(q.expertLetterMass[x])) {
+        massSum[x] += q.expertLetterMass[x];
+        ++massCount[x];
+      }
+    }
+    bool mixRight;
+    if (stored) mixRight = q.correct;
+    else if (s.scoring == "vocab") mixRight = q.mixtureVocabChoice == q.gold;
+    else mixRight = argmaxChoice(q.mixtureChoiceProbs.data(), q.numChoices) == q.gold;
+    outcome[e][r] = mixRight;
+    outcome[e + 1][r] = any;
+    if (std::isfinite(q.mixtureLetterMass)) {
+      mixtureMassSum[0] += q.mixtureLetterMass;
+      ++mixtureMassCount[0];
+    }
+  }
+
+  // Per subject.
+  std::vector<std::vector<int64_t>> subjCorrect(h.subjects.size(), std::vector<int64_t>(m, 0));
+  std::vector<int64_t> subjN(h.subjects.size(), 0);
+  for (size_t r = 0; r < file.rows.size(); ++r) {
+    ++subjN[rowSubject[r]];
+    for (size_t j = 0; j < m; ++j) subjCorrect[rowSubject[r]][j] += outcome[j][r];
+  }
+  for (size_t i = 0; i < h.subjects.size(); ++i)
+    if (subjN[i] > 0) s.subjects.push_back(makeRow(h.subjects[i].subject, subjCorrect[i], subjN[i]));
+
+  // Per category (micro within the category, as MMLU's evaluate.py), paper order first.
+  std::vector<std::string> order = mmluCategories();
+  for (const auto& info : h.subjects)
+    if (std::find(order.begin(), order.end(), info.category) == order.end()) order.push_back(info.category);
+  for (const auto& cat : order) {
+    std::vector<int64_t> correct(m, 0);
+    int64_t n = 0;
+    for (size_t i = 0; i < h.subjects.size(); ++i) {
+      if (h.subjects[i].category != cat) continue;
+      n += subjN[i];
+      for (size_t j = 0; j < m; ++j) correct[j] += subjCorrect[i][j];
+    }
+    if (n > 0) s.categories.push_back(makeRow(cat, correct, n));
+  }
+
+  // Overall.
+  std::vector<int64_t> total(m, 0);
+  for (size_t j = 0; j < m; ++j)
+    for (uint8_t v : outcome[j]) total[j] += v;
+  s.micro = makeRow("micro", total, s.questions);
+  s.macro.name = "macro";
+  s.macro.n = s.questions;
+  for (size_t j = 0; j < m; ++j) {
+    std::vector<stats::Accuracy> perSubject;
+    for (const auto& row : s.subjects) perSubject.push_back(row.cells[j]);
+    stats::MacroAverage avg = stats::macroAverage(perSubject);
+    stats::Accuracy cell;
+    cell.correct = total[j];
+    cell.n = s.questions;
+    cell.value = avg.value;
+    cell.se = avg.se;
+    s.macro.cells.push_back(cell);
+    s.macro.groups = avg.groups;
+  }
+
+  // Mixture against the best expert.
+  MixtureComparison& cmp = s.comparison;
+  if (s.questions > 0) {
+    size_t best = 0;
+    for (size_t x = 1; x < e; ++x)
+      if (s.micro.cells[x].value > s.micro.cells[best].value) best = x;
+    cmp.bestExpert = static_cast<int>(best);
+    cmp.bestExpertName = h.experts[best];
+    cmp.expert = s.micro.cells[best];
+  } else {
+    cmp.expert = stats::accuracy(0, 0);
+  }
+  cmp.mixture = s.micro.cells[e];
+  const std::vector<uint8_t>& bestOutcome = cmp.bestExpert >= 0 ? outcome[static_cast<size_t>(cmp.bestExpert)]
+                                                                 : outcome[e];
+  cmp.ci = stats::pairedBootstrap(outcome[e], bestOutcome);
+  cmp.test = stats::mcnemar(outcome[e], bestOutcome);
+
+  for (size_t x = 0; x < e; ++x)
+    s.expertLetterMass.push_back(massCount[x] ? massSum[x] / static_cast<double>(massCount[x]) : kNaN);
+  s.mixtureLetterMass = mixtureMassCount[0] ? mixtureMassSum[0] / static_cast<double>(mixtureMassCount[0]) : kNaN;
+  return s;
+}
+
+std::string formatReport(const ResultsFile& file, const RunSummary& summary, const std::string& format) {
+  if (format == "text") return renderText(file, summary);
+  if (format == "markdown") return renderMarkdown(file, summary);
+  if (format == "csv") return renderCsv(file, summary);
+  if (format == "json") return renderJson(file, summary);
+  MOE_THROW("report: format '", format, "' is not one of: text, markdown, csv, json");
+}
+
+std::string formatReport(const ResultsFile& file, const std::string& format) {
+  return formatReport(file, summarize(file), format);
+}
+
+}  // namespace moe
