@@ -1,8 +1,8 @@
 #include "coordinator/categories.h"
 
-#include <algorithm>
-#include <map>
 #include <utility>
+
+#include "common/error.h"
 
 namespace moe {
 namespace {
@@ -70,24 +70,31 @@ const std::vector<std::pair<std::string, std::string>>& subjectTable() {
   return t;
 }
 
-// categories.py names the last category "other (business, health, misc.)"; reports say "other".
-const std::map<std::string, std::string>& subcategoryToCategory() {
-  static const std::map<std::string, std::string> m = {
-      {"physics", "STEM"},          {"chemistry", "STEM"},        {"biology", "STEM"},
-      {"computer science", "STEM"}, {"math", "STEM"},             {"engineering", "STEM"},
-      {"history", "humanities"},    {"philosophy", "humanities"}, {"law", "humanities"},
+// categories.py's `categories`, in its order (which is also report order). It names the last
+// category "other (business, health, misc.)"; reports say "other".
+const std::vector<std::pair<std::string, std::string>>& subcategoryTable() {
+  static const std::vector<std::pair<std::string, std::string>> t = {
+      {"physics", "STEM"},        {"chemistry", "STEM"},         {"biology", "STEM"},
+      {"computer science", "STEM"}, {"math", "STEM"},            {"engineering", "STEM"},
+      {"history", "humanities"},  {"philosophy", "humanities"},  {"law", "humanities"},
       {"politics", "social sciences"}, {"culture", "social sciences"}, {"economics", "social sciences"},
       {"geography", "social sciences"}, {"psychology", "social sciences"},
-      {"other", "other"},           {"business", "other"},        {"health", "other"},
+      {"other", "other"},         {"business", "other"},         {"health", "other"},
   };
-  return m;
+  return t;
+}
+
+const std::string& categoryOf(const std::string& subcategory) {
+  for (const auto& [sub, cat] : subcategoryTable())
+    if (sub == subcategory) return cat;
+  MOE_THROW("categories.cpp: subcategory '", subcategory, "' has no category");
 }
 
 }  // namespace
 
 SubjectInfo classifySubject(const std::string& subject) {
   for (const auto& [s, sub] : subjectTable())
-    if (s == subject) return SubjectInfo{subject, sub, subcategoryToCategory().at(sub), true};
+    if (s == subject) return SubjectInfo{subject, sub, categoryOf(sub), true};
   return SubjectInfo{subject, "other", "other", false};
 }
 
@@ -99,7 +106,7 @@ const std::vector<std::string>& mmluCategories() {
 const std::vector<std::string>& mmluSubcategories() {
   static const std::vector<std::string> c = [] {
     std::vector<std::string> v;
-    for (const auto& [sub, cat] : subcategoryToCategory()) v.push_back(sub);
+    for (const auto& [sub, cat] : subcategoryTable()) v.push_back(sub);
     return v;
   }();
   return c;
