@@ -3,7 +3,7 @@
 # from fuzz/corpus/<name without fuzz_> (copied, so the committed seeds stay as they are).
 # Exits non-zero on the first crash, leak or sanitizer report.
 set -euo pipefail
-build=$1; seconds=$2
+build=$(cd "$1" && pwd); seconds=$2
 here=$(cd "$(dirname "$0")" && pwd)
 shopt -s nullglob
 ran=0

@@ -40,9 +40,12 @@ std::vector<int32_t> findLetterTokens(const Tokenizer& tok, int choices, const s
     const std::string letter(1, static_cast<char>('A' + c));
     const auto whole = tok.encode(context + " " + letter, true);
     const bool prefix = whole.size() > ctx.size() && std::equal(ctx.begin(), ctx.end(), whole.begin());
-    MOE_CHECK(prefix && whole.size() == ctx.size() + 1, "model '", model, "': the answer \" ", letter,
-              "\" after \"Answer:\" is not exactly one token in this tokenizer (", whole.size() - ctx.size(),
-              " tokens); moe-dist scores answers by one next-token distribution");
+    MOE_CHECK(prefix, "model '", model, "': appending the answer \" ", letter,
+              "\" changes the tokenization of \"...Answer:\" itself (the tokenizer merges across the boundary); "
+              "moe-dist scores answers by one next-token distribution after \"Answer:\"");
+    MOE_CHECK(whole.size() == ctx.size() + 1, "model '", model, "': the answer \" ", letter,
+              "\" after \"Answer:\" is ", whole.size() - ctx.size(),
+              " tokens in this tokenizer, not one; moe-dist scores answers by one next-token distribution");
     letters.push_back(whole.back());
   }
   return letters;

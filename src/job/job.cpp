@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <cstdio>
 #include <deque>
@@ -30,6 +33,22 @@ namespace moe {
 namespace {
 
 enum Tag : int { kTagRequest = 101, kTagAssign = 102, kTagResult = 103, kTagFinished = 104 };
+
+// SIGUSR1 or SIGTERM (Slurm's warning before a time limit or preemption) asks the job to stop:
+// rank 0 hands out no new batch, the batches in flight finish and are written, and the job exits
+// with kExitStopped; `--resume` continues from there.
+constexpr int kExitStopped = 75;  // EX_TEMPFAIL
+volatile std::sig_atomic_t gStopRequested = 0;
+extern "C" void onStopSignal(int) { gStopRequested = 1; }
+
+void installStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
 
 // Thrown after a set-up failure has been reported by the failing rank(s): exit 1, nothing more.
 struct SetupFailed {};
@@ -185,8 +204,23 @@ struct GroupContext {
   std::vector<std::string> subjects;  // subject table (names), rank 0's order, broadcast
 };
 
+// Fault injection for the resume tests: MOE_TEST_KILL_AFTER=R:N makes rank R kill itself with
+// SIGKILL when it starts its (N+1)-th batch, as a node failure or an OOM kill would.
+void maybeKillForTest(int rank) {
+  static int batches = 0;
+  static const char* spec = std::getenv("MOE_TEST_KILL_AFTER");
+  if (!spec) return;
+  int r = -1, n = -1;
+  if (std::sscanf(spec, "%d:%d", &r, &n) == 2 && r == rank && batches++ == n) {
+    std::fprintf(stderr, "moe-dist: MOE_TEST_KILL_AFTER: rank %d kills itself after %d batches\n", rank, n);
+    std::fflush(stderr);
+    std::raise(SIGKILL);
+  }
+}
+
 // Every rank of the group runs this for the same batch; the leader gets the rows back.
 std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) {
+  maybeKillForTest(ctx.layout.rank);
   const int E = ctx.layout.experts, C = ctx.spec.maxChoices;
   const int64_t B = static_cast<int64_t>(batch.questions.size());
   TokenizedBatch tokens = ctx.host.tokenize(batch, ctx.cfg.shots);
@@ -293,11 +327,20 @@ class Progress {
 
 // ---- roles --------------------------------------------------------------------------------------
 
-// Rank 0: hands out batches, runs group 0's batches, writes every row.
-void coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer, Progress& progress) {
+// Rank 0: hands out batches, runs group 0's batches, writes every row. Returns false when a stop
+// signal ended the hand-out early.
+bool coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer, Progress& progress) {
   const int groups = ctx.layout.groups;
   int remoteFinished = 0;
   bool ownDone = false;
+  bool stopped = false;
+  auto nextBatch = [&]() -> Batch {
+    if (gStopRequested && !stopped && sched.batchesLeft() > 0) {
+      stopped = true;
+      logWarn("stop signal received: finishing the batches in flight, then exiting (continue with --resume)");
+    }
+    return stopped ? Batch{} : sched.next();
+  };
   auto write = [&](std::vector<QuestionResult> rows) {
     for (auto& r : rows) r.index = sched.question(r.index).question->index;
     writer.append(rows);
@@ -316,7 +359,7 @@ void coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer,
       if (!flag) return;
       auto bytes = recvBytes(st.MPI_SOURCE, st.MPI_TAG);
       if (st.MPI_TAG == kTagRequest) {
-        sendBytes(serializeBatch(sched.next()), st.MPI_SOURCE, kTagAssign);
+        sendBytes(serializeBatch(nextBatch()), st.MPI_SOURCE, kTagAssign);
       } else if (st.MPI_TAG == kTagResult) {
         write(deserializeRows(bytes));
       } else if (st.MPI_TAG == kTagFinished) {
@@ -330,7 +373,7 @@ void coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer,
   while (!ownDone || remoteFinished < groups - 1) {
     service(false);
     if (!ownDone) {
-      Batch b = sched.next();
+      Batch b = nextBatch();
       groupBroadcast(ctx.group, &b);
       if (b.isStop()) {
         ownDone = true;
@@ -341,6 +384,7 @@ void coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer,
       service(true);
     }
   }
+  return !stopped;
 }
 
 // Leader of group g > 0: asks for work one batch ahead, so its group never waits on rank 0.
@@ -395,6 +439,7 @@ std::string fixedString(const std::string& s, size_t n) {
 int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
   const std::string commandLine = joinArgs(*argc, *argv);
   MpiSession mpi(argc, argv);
+  installStopHandlers();
   RunConfig cfg = cfgIn;
   try {
     RankLayout layout;
@@ -528,14 +573,21 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
     ctx.spec.experts = E;
     ctx.spec.maxChoices = maxChoices;
 
+    int stopStatus = 0;
     try {
       if (mpi.rank() == 0) {
         Progress progress(sched->questionsToRun());
-        coordinatorLoop(ctx, *sched, *writer, progress);
-        writer->finish();
-        logInfo("wrote ", cfg.output, " in ", static_cast<int>(progress.seconds()), " s");
-        std::fputs(formatReport(readResults(cfg.output), "text").c_str(), stdout);
-        std::fflush(stdout);
+        if (coordinatorLoop(ctx, *sched, *writer, progress)) {
+          writer->finish();
+          logInfo("wrote ", cfg.output, " in ", static_cast<int>(progress.seconds()), " s");
+          std::fputs(formatReport(readResults(cfg.output), "text").c_str(), stdout);
+          std::fflush(stdout);
+        } else {
+          logWarn("stopped by signal with ", writer->rows(), " questions in ", cfg.output,
+                  " (status running); run the same command with --resume to continue");
+          writer.reset();  // closes the file
+          stopStatus = kExitStopped;
+        }
       } else if (layout.isGroupLeader()) {
         leaderLoop(ctx);
       } else {
@@ -544,7 +596,8 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
     } catch (const Error& e) {
       mpi.abortJob(e.what());
     }
-    return 0;
+    MOE_MPI_CHECK(MPI_Bcast(&stopStatus, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    return stopStatus;
   } catch (const SetupFailed&) {
     return 1;
   } catch (const Error& e) {
