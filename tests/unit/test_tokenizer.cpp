@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "worker/tokenizer.h"
+#include "worker/tokenizer_unicode.h"
 
 namespace {
 
@@ -362,6 +363,31 @@ TEST(TokenizerPieces, ReadableText) {
   EXPECT_FALSE(llama2->tokenToId("no such piece"));
   EXPECT_THROW(llama2->idToToken(32000), moe::Error);
   EXPECT_THROW(llama2->idToToken(-1), moe::Error);
+}
+
+TEST(TokenizerUnicode, NfcNfdMatchPythonUnicodedata) {
+  const json g = readJson(kFixtures + "unicode_goldens.json");
+  EXPECT_EQ(g["unicode_version"].get<std::string>(), moe::tok::kUnicodeTablesVersion);
+  int failures = 0, n = 0;
+  for (const auto& row : g["nfc_nfd"]) {
+    ++n;
+    const std::string in = row[0], nfc = row[1], nfd = row[2];
+    if ((moe::tok::nfc(in) != nfc || moe::tok::nfd(in) != nfd) && ++failures <= 5)
+      ADD_FAILURE() << "input " << json(in).dump() << ": nfc " << json(moe::tok::nfc(in)).dump() << " want "
+                    << json(nfc).dump() << ", nfd " << json(moe::tok::nfd(in)).dump() << " want " << json(nfd).dump();
+  }
+  EXPECT_EQ(failures, 0) << failures << " of " << n;
+  EXPECT_GT(n, 5000);
+}
+
+TEST(TokenizerUnicode, ReplacementAndLowercase) {
+  using moe::tok::replaceInvalidUtf8;
+  EXPECT_EQ(replaceInvalidUtf8("ok \xC3\xA9"), "ok \xC3\xA9");
+  EXPECT_EQ(replaceInvalidUtf8("a\xE4\xB8z"), "a\xEF\xBF\xBDz");                 // truncated: one U+FFFD
+  EXPECT_EQ(replaceInvalidUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate: three
+  EXPECT_EQ(replaceInvalidUtf8("\xF0\x9F\x98"), "\xEF\xBF\xBD");
+  EXPECT_EQ(replaceInvalidUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(moe::tok::lowercase("ÀB\xC4\xB0\xCE\xA3"), "àbi\xCC\x87\xCF\x83");  // İ -> i + U+0307; Σ -> σ
 }
 
 TEST(TokenizerInput, InvalidUtf8IsReplaced) {
