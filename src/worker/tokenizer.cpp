@@ -778,7 +778,11 @@ std::unique_ptr<Tokenizer> Tokenizer::fromSpec(const TokenizerSpec& spec) {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addSpecial) const {
-  return impl_->encode(text, addSpecial);
+  try {
+    return impl_->encode(text, addSpecial);
+  } catch (const Error& e) {
+    MOE_THROW(impl_->name, ": encoding failed: ", e.what());
+  }
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skipSpecial) const {

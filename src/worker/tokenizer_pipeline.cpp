@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "common/error.h"
 #include "common/utf8.h"
 #include "worker/tokenizer_unicode.h"
 
@@ -68,6 +69,20 @@ std::vector<Span> charSpans(std::string_view s, std::string_view c) {
   return spans;
 }
 
+// Repeating a lengthening step (ByteLevel twice doubles the bytes each time, Replace of an empty
+// match inserts everywhere) could otherwise make a crafted tokenizer.json exhaust memory.
+void checkGrowth(size_t original, size_t now, const char* stage) {
+  const size_t limit = (size_t{16} << 20) + 64 * original;
+  MOE_CHECK(now <= limit, stage, ": the text grew from ", original, " to more than ", limit,
+            " bytes (the tokenizer's components keep lengthening it)");
+}
+
+size_t totalSize(const std::vector<Piece>& pieces) {
+  size_t n = 0;
+  for (const auto& p : pieces) n += p.text.size();
+  return n;
+}
+
 }  // namespace
 
 const std::string& byteChar(unsigned char b) { return byteTables().chars[b]; }
@@ -114,7 +129,11 @@ std::vector<std::pair<size_t, size_t>> applyBehavior(const std::vector<Span>& sp
 
 // ---- normalizers ------------------------------------------------------------------------------
 void SequenceNormalizer::normalize(std::string& s) const {
-  for (const auto& n : steps_) n->normalize(s);
+  const size_t original = s.size();
+  for (const auto& n : steps_) {
+    n->normalize(s);
+    checkGrowth(original, s.size(), "normalizer");
+  }
 }
 
 void PrependNormalizer::normalize(std::string& s) const {
@@ -127,6 +146,7 @@ std::string ReplaceNormalizer::apply(const Regex& pattern, const std::string& co
   for (const auto& span : pattern.findMatches(s)) {
     if (span.match) out += content;
     else out.append(s.substr(span.start, span.end - span.start));
+    checkGrowth(s.size(), out.size(), "Replace");
   }
   return out;
 }
@@ -167,7 +187,11 @@ void ByteLevelNormalizer::normalize(std::string& s) const {
 
 // ---- pre-tokenizers ---------------------------------------------------------------------------
 void SequencePreTokenizer::preTokenize(std::vector<Piece>& pieces) const {
-  for (const auto& p : steps_) p->preTokenize(pieces);
+  const size_t original = totalSize(pieces);
+  for (const auto& p : steps_) {
+    p->preTokenize(pieces);
+    checkGrowth(original, totalSize(pieces), "pre-tokenizer");
+  }
 }
 
 ByteLevelPreTokenizer::ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex)

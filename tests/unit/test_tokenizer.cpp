@@ -127,6 +127,33 @@ TEST(TokenizerErrors, UnsupportedComponentsNameTypeAndField) {
   }
 }
 
+TEST(TokenizerErrors, EndlesslyGrowingPipelineIsAnError) {
+  // Each ByteLevel doubles the bytes of non-ASCII text: 40 of them would need 2^40 times the memory.
+  json many = json::parse(R"({"pre_tokenizer": {"type": "Sequence", "pretokenizers": []}})");
+  for (int i = 0; i < 30; ++i)
+    many["pre_tokenizer"]["pretokenizers"].push_back(json::parse(R"({"type": "ByteLevel", "add_prefix_space": false})"));
+  many["pre_tokenizer"]["pretokenizers"].push_back(json::parse(R"({"type": "Sequence", "pretokenizers": [
+      {"type": "ByteLevel"}, {"type": "ByteLevel"}, {"type": "ByteLevel"}, {"type": "ByteLevel"}]})"));
+  const auto t = Tokenizer::fromJsonString(tiny(many), "grow/tokenizer.json");
+  try {
+    t->encode("\xC3\xA9\xC3\xA9");
+    ADD_FAILURE() << "no error";
+  } catch (const moe::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("grow/tokenizer.json: encoding failed: pre-tokenizer: the text grew"),
+              std::string::npos) << e.what();
+  }
+  const auto r = Tokenizer::fromJsonString(
+      tiny(json::parse(R"({"normalizer": {"type": "Sequence", "normalizers": [
+          {"type": "Replace", "pattern": {"Regex": ""}, "content": "abcabcabcabcabcabcabcabcabcabc"},
+          {"type": "Replace", "pattern": {"Regex": ""}, "content": "abcabcabcabcabcabcabcabcabcabc"},
+          {"type": "Replace", "pattern": {"Regex": ""}, "content": "abcabcabcabcabcabcabcabcabcabc"},
+          {"type": "Replace", "pattern": {"Regex": ""}, "content": "abcabcabcabcabcabcabcabcabcabc"},
+          {"type": "Replace", "pattern": {"Regex": ""}, "content": "abcabcabcabcabcabcabcabcabcabc"},
+          {"type": "Replace", "pattern": {"Regex": ""}, "content": "abcabcabcabcabcabcabcabcabcabc"}]}})")),
+      "grow/tokenizer.json");
+  EXPECT_THROW(r->encode("abcdefgh"), moe::Error);
+}
+
 TEST(TokenizerErrors, FilesAndConfig) {
   try {
     Tokenizer::fromFile("/nonexistent/tokenizer.json");
