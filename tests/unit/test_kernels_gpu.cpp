@@ -24,9 +24,9 @@
 
 namespace mk = moe::kernels;
 
+#if MOE_USE_CUDA
 namespace {
 
-#if MOE_USE_CUDA
 std::string noDeviceReason() {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
@@ -43,7 +43,6 @@ std::string noDeviceReason() {
     const std::string why = noDeviceReason();                \
     if (!why.empty()) GTEST_SKIP() << why;                   \
   } while (0)
-#endif
 
 // Counts elements outside atol + rtol |ref| (equal infinities and NaN == NaN count as equal) and
 // reports the first few.
@@ -106,7 +105,6 @@ std::vector<float> rowWeights(int64_t B) {
 
 }  // namespace
 
-#if MOE_USE_CUDA
 using Shape = std::tuple<int64_t, int64_t, mk::DType>;  // V, B, dtype
 
 class KernelsGpu : public ::testing::TestWithParam<Shape> {};
