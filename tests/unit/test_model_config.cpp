@@ -84,7 +84,7 @@ TEST(ModelConfig, MistralQwen2MixtralGpt2Fixtures) {
   EXPECT_EQ(g.hiddenSize, 64);
   EXPECT_EQ(g.numKvHeads, 4);
   EXPECT_EQ(g.intermediateSize, 128);
-  EXPECT_EQ(g.maxPositions, 128);
+  EXPECT_EQ(g.maxPositions, 192);
   EXPECT_EQ(g.hiddenAct, Activation::GeluTanh);
   EXPECT_TRUE(g.tieWordEmbeddings);
   EXPECT_DOUBLE_EQ(g.normEps, 1e-5);

@@ -228,6 +228,36 @@ TEST(ModelGolden, Float32FromBf16RunAgreesWithFloat32Model) {
   std::printf("mixtral run in bf16: max |logit - transformers float32| %.3g\n", worst);
 }
 
+TEST(ModelGolden, Qwen2SlidingWindowWhenEnabled) {
+  // use_sliding_window true with max_window_layers 1: layer 1 sees only the last 16 keys. A prompt
+  // no longer than the window is unchanged; a longer one changes (transformers 4.51's eager
+  // attention applies the window to every layer, so there is no golden for this).
+  Json g = readJson(kModels + "qwen2/golden.json");
+  Batch ps = prompts(g);
+  TempModel m("qwen2");
+  m.replace("config.json", "\"use_sliding_window\": false", "\"use_sliding_window\": true");
+  auto windowed = Expert::load(m.dir(), opts());
+  EXPECT_EQ(windowed->config().slidingWindow, 16);
+  EXPECT_EQ(windowed->config().slidingWindowFromLayer, 1);
+  Outputs r = run(*windowed, ps);
+  const int64_t V = windowed->vocabSize();
+  for (size_t i = 0; i < ps.size(); ++i) {
+    double d = maxDiff(r.logits, i, g["batch"]["logits"][i]);
+    if (ps[i].size() <= 16) {
+      EXPECT_LE(d, kF32Tol) << "prompt " << i << " fits in the window";
+    } else {
+      EXPECT_GT(d, 1e-2) << "prompt " << i << " (" << ps[i].size() << " tokens) should see the window";
+    }
+  }
+  // The 17-token prompt, left-padded to 40 in the batch, gives what it gives alone: the window
+  // is measured over its own tokens, not over the padding.
+  ASSERT_EQ(ps[2].size(), 17u);
+  std::vector<float> alone;
+  windowed->forward({ps[2]}, alone);
+  std::vector<float> row(r.logits.begin() + 2 * V, r.logits.begin() + 3 * V);
+  EXPECT_LE(maxDiff(row, alone), kPaddedTol);
+}
+
 TEST(ModelErrors, MissingTensor) {
   TempModel m("llama");
   // Renaming a tensor in the safetensors header (same length) leaves a valid file without it.
@@ -272,8 +302,9 @@ TEST(ModelErrors, BadInputsAndOptions) {
   EXPECT_NE(msg.find("prompt 1 of the batch is empty"), std::string::npos) << msg;
   msg = errorOf([&] { e->forward({{1, 1000}}, logits); });
   EXPECT_NE(msg.find("prompt 0, token 1: id 1000 is outside the vocabulary"), std::string::npos) << msg;
-  msg = errorOf([&] { e->forward({std::vector<int32_t>(129, 5)}, logits); });
-  EXPECT_NE(msg.find("longer than GPT2LMHeadModel's n_positions 128"), std::string::npos) << msg;
+  msg = errorOf([&] { e->forward({std::vector<int32_t>(193, 5)}, logits); });
+  EXPECT_NE(msg.find("a prompt of 193 tokens is longer than GPT2LMHeadModel's n_positions 192"), std::string::npos)
+      << msg;
   e->forward({}, logits);
   EXPECT_TRUE(logits.empty());
 

@@ -5,8 +5,11 @@
 #include "worker/expert.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
+
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstring>
@@ -72,6 +75,25 @@ void probeDtype(const at::Device& device, at::ScalarType dtype, const std::strin
   }
 }
 
+// Debian's libtorch calls OpenBLAS, whose pthreads build keeps its own worker threads beside
+// libtorch's OpenMP pool. With both pools at N threads on N cores, each pool's spinning workers
+// take the cores the other computes on (measured on 2 cores: 2x slower when idle, 4x under load).
+// There the BLAS, where the time goes, gets the threads and libtorch's own element-wise ops run
+// on one. Other builds (MKL or OpenBLAS on OpenMP share one pool) just set libtorch's threads.
+void configureThreads(int n) {
+  using GetParallel = int (*)();
+  using SetThreads = void (*)(int);
+  auto getParallel = reinterpret_cast<GetParallel>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  auto setThreads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  constexpr int kOpenBlasPthreads = 1;
+  if (getParallel != nullptr && setThreads != nullptr && getParallel() == kOpenBlasPthreads) {
+    if (n > 0) setThreads(n);
+    at::set_num_threads(1);
+  } else {
+    setTorchThreads(n);
+  }
+}
+
 }  // namespace
 
 struct Expert::Impl {
@@ -103,7 +125,7 @@ std::unique_ptr<Expert> Expert::create(const ModelConfig& config, const WeightSo
   impl->deviceName = impl->device.str();
   at::ScalarType dtype = parseDtype(options.dtype, impl->device, impl->dtypeName);
   MOE_CHECK(options.threads >= 0, "threads must be >= 0, got ", options.threads);
-  setTorchThreads(options.threads);
+  configureThreads(options.threads);
   c10::InferenceMode guard;
   probeDtype(impl->device, dtype, impl->dtypeName);
   try {

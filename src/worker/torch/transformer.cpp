@@ -156,7 +156,7 @@ at::Tensor SparseMoe::operator()(const at::Tensor& x, at::Tensor& selected) cons
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                     double scale, const KeyValues* past, KeyValues* present) {
+                     double scale, int64_t window, const KeyValues* past, KeyValues* present) {
   const int64_t B = q.size(0), T = q.size(1), H = q.size(2), D = q.size(3);
   const int64_t KVH = k.size(2), G = H / KVH;
   at::Tensor keys = k.permute({0, 2, 1, 3});  // [B, KVH, T, D]
@@ -168,34 +168,45 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   keys = keys.contiguous();
   values = values.contiguous();
   if (present != nullptr) *present = KeyValues{keys, values};
-  const int64_t S = keys.size(2);
+  const int64_t S = keys.size(2), P = S - T;
   MOE_CHECK(mask.size(0) == B && mask.size(2) == T && mask.size(3) == S, "attention: mask ", shapeText(mask.sizes()),
             " does not match ", B, " rows, ", T, " queries, ", S, " keys");
 
-  // Queries grouped by the KV head they read: [B, KVH, G * T, D], so one batched matmul per KV head
-  // serves its G query heads.
-  at::Tensor queries = q.view({B, T, KVH, G, D}).permute({0, 2, 3, 1, 4}).contiguous();
+  // Queries grouped by the KV head they read, position-major: [B * KVH, T * G, D], so one batched
+  // matmul per KV head serves its G query heads and a block of positions is a contiguous range.
+  at::Tensor queries = q.view({B, T, KVH, G, D}).permute({0, 2, 1, 3, 4}).contiguous();
   queries.mul_(scale);
-  queries = queries.view({B * KVH, G * T, D});
+  queries = queries.view({B * KVH, T * G, D});
   keys = keys.view({B * KVH, S, D});
   values = values.view({B * KVH, S, D});
 
   at::Tensor out = at::empty({B, T, KVH, G, D}, q.options());
-  // Bound the scores' memory (float32 [rows, H, T, S]) by working on a few rows at a time.
-  const int64_t rowBytes = H * T * S * 4;
-  const int64_t budget = int64_t{512} << 20;
+  // Causal blocks: queries [q0, q1) read keys [k0, P + q1) only, where k0 > 0 under a sliding
+  // window, which skips about half the work of a full T x S product on long prompts and bounds
+  // the scores' memory (float32 [rows, H, block, keys]) together with the row chunks.
+  const int64_t block = std::min<int64_t>(T, 128);
+  const int64_t rowBytes = H * block * S * 4;
+  const int64_t budget = int64_t{256} << 20;
   const int64_t rowsPerChunk = std::max<int64_t>(1, std::min<int64_t>(B, budget / std::max<int64_t>(rowBytes, 1)));
   for (int64_t b0 = 0; b0 < B; b0 += rowsPerChunk) {
     const int64_t n = std::min(rowsPerChunk, B - b0);
-    at::Tensor qb = queries.narrow(0, b0 * KVH, n * KVH);
-    at::Tensor kb = keys.narrow(0, b0 * KVH, n * KVH);
-    at::Tensor vb = values.narrow(0, b0 * KVH, n * KVH);
-    at::Tensor scores = at::bmm(qb, kb.transpose(1, 2));  // [n * KVH, G * T, S]
-    scores.view({n, KVH, G, T, S}).add_(mask.narrow(0, b0, n).view({n, 1, 1, T, S}));
-    at::Tensor probs = scores.scalar_type() == at::kFloat ? at::softmax(scores, -1)
-                                                          : at::softmax(scores, -1, at::kFloat).to(scores.scalar_type());
-    at::Tensor o = at::bmm(probs, vb);  // [n * KVH, G * T, D]
-    out.narrow(0, b0, n).copy_(o.view({n, KVH, G, T, D}).permute({0, 3, 1, 2, 4}));
+    for (int64_t q0 = 0; q0 < T; q0 += block) {
+      const int64_t tq = std::min(block, T - q0);
+      const int64_t kEnd = P + q0 + tq;
+      const int64_t kBegin = window > 0 ? std::max<int64_t>(0, P + q0 - window + 1) : 0;
+      const int64_t sk = kEnd - kBegin;
+      at::Tensor qb = queries.narrow(0, b0 * KVH, n * KVH).narrow(1, q0 * G, tq * G);
+      at::Tensor kb = keys.narrow(0, b0 * KVH, n * KVH).narrow(1, kBegin, sk);
+      at::Tensor vb = values.narrow(0, b0 * KVH, n * KVH).narrow(1, kBegin, sk);
+      at::Tensor scores = at::bmm(qb, kb.transpose(1, 2));  // [n * KVH, tq * G, sk]
+      scores.view({n, KVH, tq, G, sk})
+          .add_(mask.narrow(0, b0, n).narrow(2, q0, tq).narrow(3, kBegin, sk).view({n, 1, tq, 1, sk}));
+      at::Tensor probs = scores.scalar_type() == at::kFloat
+                             ? at::softmax(scores, -1)
+                             : at::softmax(scores, -1, at::kFloat).to(scores.scalar_type());
+      at::Tensor o = at::bmm(probs, vb);  // [n * KVH, tq * G, D]
+      out.narrow(0, b0, n).narrow(1, q0, tq).copy_(o.view({n, KVH, tq, G, D}).permute({0, 2, 1, 3, 4}));
+    }
   }
   return out.view({B, T, H * D});
 }
@@ -361,7 +372,8 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
       full.index_copy_(0, index, t.contiguous());
       return full.view({B, T, heads, D});
     };
-    at::Tensor a = attention(unpack(q, NH), unpack(k, KVH), unpack(v, KVH), maskFor(L.window), L.scale);
+    const int64_t window = L.window >= T ? 0 : L.window;
+    at::Tensor a = attention(unpack(q, NH), unpack(k, KVH), unpack(v, KVH), maskFor(window), L.scale, window);
     a = pack(a.view({B * T, NH * D}));
     x = x + L.out(a);
 

@@ -82,11 +82,12 @@ struct KeyValues {
 // h / (heads / kvHeads), as transformers' repeat_kv), without materialising repeated keys.
 // q [B, T, H, D], k and v [B, T, KVH, D] for the T new positions (the projections' layout);
 // `past` (optional) prepends P earlier positions; mask [B, 1, T, P + T] additive (0 or -inf),
-// every row with at least one 0. `present` (optional) receives the keys/values of all P + T
-// positions. Softmax in float32 whatever the run dtype, as transformers' eager attention.
-// Returns [B, T, H * D].
+// causal and every row with at least one 0 (attentionMask); `window` > 0 is the sliding window the
+// mask applies, so keys outside it are skipped, not only masked. `present` (optional) receives
+// the keys/values of all P + T positions. Softmax in float32 whatever the run dtype, as
+// transformers' eager attention. Returns [B, T, H * D].
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                     double scale, const KeyValues* past = nullptr, KeyValues* present = nullptr);
+                     double scale, int64_t window, const KeyValues* past = nullptr, KeyValues* present = nullptr);
 
 // The additive mask [B, 1, T, S] for T queries that are the last T of S key positions: causal,
 // padding keys (real[b, j] false) masked, and with window > 0 only the last `window` keys.
