@@ -170,6 +170,41 @@ const std::vector<OptionDef>& optionTable() {
       CHOICE_OPT("dtype", dtype, "T", "auto | fp32 | bf16 | fp16 (auto: fp32 on cpu, bf16 on cuda)", "auto", "fp32",
                  "bf16", "fp16"),
       INT_OPT("threads", threads, "N", "compute threads per rank (0: library default)", 0, 4096),
+      OptionDef{"gate", Kind::String, "POLICY",
+                "per-question expert weights: uniform | static | table | calibrated | entropy | router (YAML: the "
+                "`gate:` section)",
+                false,
+                [](RunConfig& c, const std::vector<std::string>& v, const std::string& w) {
+                  const std::string p = single(v, w);
+                  MOE_CHECK(isGatePolicy(p), w, ": '", p,
+                            "' is not one of: uniform, static, table, calibrated, entropy, router");
+                  c.gate.policy = p;
+                },
+                [](const RunConfig& c) { return quote(c.gate.policy); }},
+      OptionDef{"gate-top-k", Kind::Int, "K", "gate: keep the K largest weights per question, renormalised (0: all)",
+                false,
+                [](RunConfig& c, const std::vector<std::string>& v, const std::string& w) {
+                  c.gate.topK = static_cast<int>(parseInt(single(v, w), w, 0, 1 << 20));
+                },
+                [](const RunConfig& c) { return std::to_string(c.gate.topK); }},
+      OptionDef{"gate-temperature", Kind::Double, "T", "gate: softmax temperature (entropy, router, calibrate)", false,
+                [](RunConfig& c, const std::vector<std::string>& v, const std::string& w) {
+                  const double t = parseDouble(single(v, w), w);
+                  MOE_CHECK(t > 0, w, ": must be > 0, got ", t);
+                  c.gate.temperature = t;
+                },
+                [](const RunConfig& c) { return std::to_string(c.gate.temperature); }},
+      OptionDef{"gate-calibration", Kind::String, "FILE",
+                "gate calibrated: the labelled run's results file to fit the weights on", false,
+                [](RunConfig& c, const std::vector<std::string>& v, const std::string& w) {
+                  c.gate.calibrationFile = single(v, w);
+                },
+                [](const RunConfig& c) { return quote(c.gate.calibrationFile); }},
+      OptionDef{"by", Kind::String, "KEY", "calibrate: fit weights per category | subject", false,
+                [](RunConfig& c, const std::vector<std::string>& v, const std::string& w) {
+                  c.gate.by = oneOf(single(v, w), {"category", "subject"}, w);
+                },
+                [](const RunConfig& c) { return quote(c.gate.by); }},
       STR_OPT("output", output, "FILE", "HDF5 results file", true),
       FLAG_OPT("resume", resume, "continue an existing results file, skipping questions already written", true),
       FLAG_OPT("overwrite", overwrite, "replace an existing results file", true),
@@ -200,7 +235,7 @@ std::string knownYamlKeys() {
     s += s.empty() ? "" : ", ";
     s += yamlKey(o.name);
   }
-  return s;
+  return s + ", gate";
 }
 
 void applyYamlNode(RunConfig& cfg, const YAML::Node& root, const std::string& source) {
@@ -209,6 +244,11 @@ void applyYamlNode(RunConfig& cfg, const YAML::Node& root, const std::string& so
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const std::string where = str(source, ":", kv.first.Mark().line + 1, ": key '", key, "'");
+    if (key == "gate") {
+      applyGateYaml(cfg.gate, kv.second, source);
+      cfg.givenOptions.push_back("gate");
+      continue;
+    }
     std::string name = key;
     std::replace(name.begin(), name.end(), '_', '-');
     const OptionDef* opt = findOption(name);
@@ -322,7 +362,7 @@ std::string toYaml(const RunConfig& cfg) {
     if (!o.yaml) continue;
     out += yamlKey(o.name) + ": " + o.get(cfg) + "\n";
   }
-  return out;
+  return out + gateYaml(cfg.gate);
 }
 
 std::string optionsHelp() {

@@ -3,12 +3,16 @@
 // Every option has one definition in the option table (config.cpp): its command-line name
 // (`--batch-size`), its YAML key (`batch_size`; `batch-size` is accepted too), its type and help.
 // The same setter parses both sources, so a wrong type reads the same from either, naming the
-// key and, for YAML, the file and line. Unknown keys and options are errors.
+// key and, for YAML, the file and line. Unknown keys and options are errors. The one nested
+// section, `gate:`, has its own parser (common/gate_config.h); --gate, --gate-top-k,
+// --gate-temperature, --gate-calibration and --by are its command-line shortcuts.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "common/gate_config.h"
 
 namespace moe {
 
@@ -18,6 +22,7 @@ struct RunConfig {
   std::vector<double> weights;      // one per model (mode weighted/geometric); empty = uniform
   std::string mode = "mean";        // mean | weighted | geometric
   std::string scoring = "letters";  // letters | vocab
+  GateConfig gate;                  // per-question weights (`gate:` section; common/gate_config.h)
   // Data and prompts.
   std::string data;                     // MMLU root: <root>/{dev,val,test} or <root>/data/...
   std::string split = "test";           // test | val | dev
