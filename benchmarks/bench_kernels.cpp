@@ -1,6 +1,6 @@
 // bench_kernels: throughput of the kernels' CPU references and, where a device exists, of their
 // CUDA versions, for B rows of V logits (defaults: B = 8, V in {49152, 262144}; fp32/bf16/fp16).
-// GB/s counts the bytes of logits (or distribution) read once -- the figure a memory-bound
+// Times are per call (mean and best iteration); GB/s counts the bytes of logits (or distribution) read once -- the figure a memory-bound
 // kernel's cost scales with; each CUDA kernel actually reads them twice and writes fp32.
 // Every configuration is validated before it is timed: the CPU reference against a plain double
 // computation, and the CUDA kernel against the CPU reference (|d| <= atol + rtol |ref|); a failed
@@ -130,29 +130,41 @@ void validateCpuSoftmax(const Input& in, int64_t B, int64_t V, mk::DType t) {
   }
 }
 
+struct Timing {
+  double meanMs, bestMs;
+};
+
+// Each iteration timed on its own: on a shared machine the best one is the fairer figure.
 template <typename Fn>
-double timeCpuMs(const Options& o, Fn&& fn) {
+Timing timeCpu(const Options& o, Fn&& fn) {
   for (int i = 0; i < o.warmup; ++i) fn();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < o.iters; ++i) fn();
-  const auto t1 = std::chrono::steady_clock::now();
-  return std::chrono::duration<double, std::milli>(t1 - t0).count() / o.iters;
+  double total = 0, best = 1e300;
+  for (int i = 0; i < o.iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    total += ms;
+    best = std::min(best, ms);
+  }
+  return {total / o.iters, best};
 }
 
-void report(const char* device, const char* kernel, mk::DType t, int64_t B, int64_t V, double ms, double bytes) {
-  std::printf("%-5s %-22s %-5s %4lld %7lld %10.4f ms %9.2f GB/s\n", device, kernel, mk::dtypeName(t),
-              static_cast<long long>(B), static_cast<long long>(V), ms, bytes / (ms * 1e-3) / 1e9);
+void report(const char* device, const char* kernel, mk::DType t, int64_t B, int64_t V, Timing ms, double bytes) {
+  std::printf("%-5s %-22s %-5s %4lld %7lld %10.4f %10.4f %9.2f %9.2f\n", device, kernel, mk::dtypeName(t),
+              static_cast<long long>(B), static_cast<long long>(V), ms.meanMs, ms.bestMs,
+              bytes / (ms.meanMs * 1e-3) / 1e9, bytes / (ms.bestMs * 1e-3) / 1e9);
 }
 
 #if MOE_USE_CUDA
 template <typename Fn>
-double timeCudaMs(const Options& o, cudaStream_t s, Fn&& fn) {
+Timing timeCudaMs(const Options& o, cudaStream_t s, Fn&& fn) {
   for (int i = 0; i < o.warmup; ++i) fn();
   moe::CudaEvent start(true), end(true);
   start.record(s);
   for (int i = 0; i < o.iters; ++i) fn();
   end.record(s);
-  return moe::CudaEvent::elapsedMs(start, end) / o.iters;
+  const double ms = moe::CudaEvent::elapsedMs(start, end) / o.iters;  // back to back: mean only
+  return {ms, ms};
 }
 
 void benchCuda(const Options& o, const Input& in, int64_t B, int64_t V, mk::DType t) {
@@ -208,7 +220,8 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   std::printf("bench_kernels: %lld rows, %d iterations after %d warm-up, %u hardware threads\n",
               static_cast<long long>(o.rows), o.iters, o.warmup, std::max(1u, std::thread::hardware_concurrency()));
-  std::printf("%-5s %-22s %-5s %4s %7s %13s %14s\n", "dev", "kernel", "dtype", "B", "V", "time/iter", "logits read");
+  std::printf("%-5s %-22s %-5s %4s %7s %10s %10s %9s %9s\n", "dev", "kernel", "dtype", "B", "V", "mean ms", "best ms",
+              "GB/s mean", "GB/s best");
   const int64_t B = o.rows;
   bool cuda = false;
 #if MOE_USE_CUDA
@@ -221,10 +234,10 @@ int main(int argc, char** argv) {
       validateCpuSoftmax(in, B, V, t);
       const double bytes = static_cast<double>(in.bytes.size());
       std::vector<float> out(B * V), lse(B), ent(B);
-      report("cpu", "weighted_softmax", t, B, V, timeCpuMs(o, [&] {
+      report("cpu", "weighted_softmax", t, B, V, timeCpu(o, [&] {
                mk::weightedSoftmaxCpu(in.bytes.data(), t, B, V, 1.0f, nullptr, out.data(), lse.data(), ent.data());
              }), bytes);
-      report("cpu", "weighted_log_softmax", t, B, V, timeCpuMs(o, [&] {
+      report("cpu", "weighted_log_softmax", t, B, V, timeCpu(o, [&] {
                mk::weightedLogSoftmaxCpu(in.bytes.data(), t, B, V, 1.0f, nullptr, out.data());
              }), bytes);
       if (t == mk::DType::F32) {
@@ -232,7 +245,7 @@ int main(int argc, char** argv) {
         const int32_t letters[4] = {10, 20, 30, 40};
         std::vector<float> lp(B * 4), mass(B), h(B);
         std::vector<int32_t> pred(B), vc(B);
-        report("cpu", "finalize_choices", t, B, V, timeCpuMs(o, [&] {
+        report("cpu", "finalize_choices", t, B, V, timeCpu(o, [&] {
                  mk::finalizeChoicesCpu(out.data(), B, V, letters, 4, 4, lp.data(), nullptr, mass.data(), pred.data(),
                                         vc.data(), h.data());
                }), static_cast<double>(B * V * 4));
@@ -249,8 +262,9 @@ int main(int argc, char** argv) {
     std::mt19937 rng(1);
     std::normal_distribution<float> n;
     for (auto& s : scores) s = n(rng);
-    const double ms = timeCpuMs(o, [&] { mk::gateTopKCpu(scores.data(), B, E, E, 1, 1.0f, 2, w.data(), nullptr); });
-    std::printf("cpu   gate_top_k (E=%d, k=2)   fp32  %4lld %7d %10.4f ms\n", E, static_cast<long long>(B), E, ms);
+    const Timing ms = timeCpu(o, [&] { mk::gateTopKCpu(scores.data(), B, E, E, 1, 1.0f, 2, w.data(), nullptr); });
+    std::printf("cpu   gate_top_k E=%d k=2       fp32  %4lld %7d %10.4f %10.4f\n", E, static_cast<long long>(B), E,
+                ms.meanMs, ms.bestMs);
   }
   if (!cuda)
     std::printf("cuda: skipped (%s)\n", MOE_USE_CUDA ? (o.cpuOnly ? "--cpu-only" : "no CUDA device on this machine")
