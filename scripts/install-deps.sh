@@ -16,7 +16,9 @@ packages=(
   time
 )
 if [[ "${1:-}" == "--with-slurm" ]]; then
-  packages+=(slurm-wlm slurm-client munge)
+  # A local test cluster (scripts/slurm-local.sh): slurmctld + slurmd + munge; srun --mpi=pmix
+  # loads libpmix2 (also pulled in by Open MPI, named here because Slurm's plugin needs it).
+  packages+=(slurm-wlm slurm-client munge libpmix2)
 fi
 
 missing=()
