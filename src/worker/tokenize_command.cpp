@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "worker/gguf_tokenizer.h"
 #include "worker/tokenizer.h"
 
 namespace moe {
@@ -19,10 +20,8 @@ bool endsWith(const std::string& s, const std::string& suffix) {
 }
 
 std::unique_ptr<Tokenizer> loadTokenizer(const std::string& model) {
-  MOE_CHECK(!model.empty(), "tokenize: --model is required (a model folder with tokenizer.json)");
-  MOE_CHECK(!endsWith(model, ".gguf"), "tokenize: '", model,
-            "' is a GGUF file: GGUF tokenizers come from the GGUF reader, which `tokenize` does not use yet; "
-            "pass a Hugging Face model folder with tokenizer.json");
+  MOE_CHECK(!model.empty(), "tokenize: --model is required (a model folder with tokenizer.json, or a .gguf file)");
+  if (endsWith(model, ".gguf")) return tokenizerFromGguf(model);
   if (endsWith(model, ".json")) return Tokenizer::fromFile(model);
   return Tokenizer::fromModelFolder(model);
 }
