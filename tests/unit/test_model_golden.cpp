@@ -258,6 +258,21 @@ TEST(ModelGolden, Qwen2SlidingWindowWhenEnabled) {
   EXPECT_LE(maxDiff(row, alone), kPaddedTol);
 }
 
+TEST(ModelGolden, Fp16OnCpuRunsOrSaysWhy) {
+  // libtorch 1.13 has no fp16 matmul on CPU: the load must say so; where it exists (2.x), the
+  // fp16 run must stay near the float32 golden.
+  Json g = readJson(kModels + "gpt2/golden.json");
+  std::unique_ptr<Expert> e;
+  std::string msg = errorOf([&] { e = Expert::load(kModels + "gpt2", opts("fp16")); });
+  if (!e) {
+    EXPECT_NE(msg.find("dtype fp16 is not supported on cpu by this libtorch"), std::string::npos) << msg;
+    return;
+  }
+  std::vector<float> logits;
+  e->forward(prompts(g), logits);
+  for (size_t i = 0; i < g["prompts"].size(); ++i) EXPECT_LE(maxDiff(logits, i, g["batch"]["logits"][i]), 0.1) << i;
+}
+
 TEST(ModelErrors, MissingTensor) {
   TempModel m("llama");
   // Renaming a tensor in the safetensors header (same length) leaves a valid file without it.
