@@ -33,8 +33,9 @@ struct EngineOptions {
 
 class Expert {
  public:
-  // Loads a Hugging Face model folder (config.json + safetensors). Throws moe::Error naming the
-  // folder and the problem (bad config value, missing tensor, wrong shape, unusable device...).
+  // Loads a Hugging Face model folder (config.json + safetensors) or a .gguf file (its metadata
+  // and tensors mapped by worker/gguf_model.h). Throws moe::Error naming the
+  // folder or file and the problem (bad config value, missing tensor, wrong shape, unusable device...).
   static std::unique_ptr<Expert> load(const std::string& modelPath, const EngineOptions& options);
   // Builds from an already parsed config and an open weight source (any format); the weights are
   // copied, so `weights` may be closed afterwards.

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "worker/gguf_model.h"
 #include "worker/model_path.h"
 #include "worker/safetensors.h"
 #include "worker/torch/torch_runtime.h"
@@ -110,8 +111,10 @@ Expert::~Expert() = default;
 
 std::unique_ptr<Expert> Expert::load(const std::string& modelPath, const EngineOptions& options) {
   ModelPath p = resolveModelPath(modelPath);
-  MOE_CHECK(p.format == ModelFormat::HuggingFaceFolder, "model '", modelPath,
-            "': GGUF files are not supported by the libtorch engine yet (expected a Hugging Face model folder)");
+  if (p.format == ModelFormat::Gguf) {
+    GgufModelWeights weights(p.path);  // config from the metadata, tensors under Hugging Face names
+    return create(weights.config(), weights, options);
+  }
   ModelConfig config = parseModelConfig(p.path + "/config.json");
   std::unique_ptr<WeightSource> weights = openSafetensors(p.path);
   return create(config, *weights, options);
