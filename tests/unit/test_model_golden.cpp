@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "worker/expert.h"
+#include "worker/safetensors.h"
 #include "worker/torch/torch_runtime.h"
 
 namespace fs = std::filesystem;
@@ -271,6 +272,32 @@ TEST(ModelGolden, Fp16OnCpuRunsOrSaysWhy) {
   std::vector<float> logits;
   e->forward(prompts(g), logits);
   for (size_t i = 0; i < g["prompts"].size(); ++i) EXPECT_LE(maxDiff(logits, i, g["batch"]["logits"][i]), 0.1) << i;
+}
+
+TEST(ModelGolden, MissingLmHeadMeansTiedEmbeddings) {
+  // llama is untied; without lm_head.weight the engine must use the embedding as the LM head:
+  // hidden states unchanged, logits = hidden . embedding rows.
+  Json g = readJson(kModels + "llama/golden.json");
+  TempModel m("llama");
+  m.replace("model.safetensors", "\"lm_head.weight\"", "\"lm_head.wxight\"");
+  auto e = Expert::load(m.dir(), opts());
+  Batch ps = prompts(g);
+  Outputs r = run(*e, ps);
+  auto weights = moe::openSafetensors(kModels + "llama");
+  const int64_t V = e->vocabSize(), H = e->hiddenSize();
+  std::vector<float> embed(static_cast<size_t>(V * H));
+  weights->readF32("model.embed_tokens.weight", embed.data());
+  double worst = 0;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_LE(maxDiff(r.hidden, i, g["batch"]["hidden"][i]), kF32Tol) << i;
+    for (int64_t v = 0; v < V; ++v) {
+      double dot = 0;
+      for (int64_t h = 0; h < H; ++h) dot += double(r.hidden[i * H + h]) * embed[v * H + h];
+      worst = std::max(worst, std::fabs(dot - r.logits[i * V + v]));
+    }
+  }
+  EXPECT_LE(worst, kF32Tol);
+  EXPECT_GT(maxDiff(r.logits, 0, g["batch"]["logits"][0]), 0.1);  // not the untied head's logits
 }
 
 TEST(ModelErrors, MissingTensor) {
