@@ -11,6 +11,8 @@
 #include "common/error.h"
 #include "common/version.h"
 #include "job/job.h"
+#include "coordinator/calibrate.h"
+#include "coordinator/combine.h"
 #include "coordinator/prompts_command.h"
 #include "coordinator/report_command.h"
 #include "worker/tokenize_command.h"
@@ -38,6 +40,14 @@ const std::vector<Command>& commands() {
       {"report", "report FILE [--format text|markdown|csv|json] [--scoring letters|vocab]",
        "accuracy table of a results file: each expert, the mixture, the oracle (works on partial files)",
        [](const moe::RunConfig& c) { return moe::runReportCommand(c); }},
+      {"combine",
+       "combine RUN.h5 --output NEW.h5 [--config GATE.yaml] [--gate POLICY] [--gate-top-k K] [--gate-temperature T] "
+       "[--mode mean|weighted|geometric] [--weights W...] [--scoring letters|vocab] [--overwrite]",
+       "recompute a run's mixture with another gate or pooling from its stored per-expert values (no models, no MPI)",
+       [](const moe::RunConfig& c) { return moe::runCombineCommand(c); }},
+      {"calibrate", "calibrate VAL.h5 --output TABLE.yaml [--by category|subject] [--gate-temperature T]",
+       "fit per-category (or per-subject) expert weights on a labelled run's results file, as a reusable gate table",
+       [](const moe::RunConfig& c) { return moe::runCalibrateCommand(c); }},
   };
   return table;
 }

@@ -91,7 +91,13 @@ std::vector<std::pair<std::string, std::string>> facts(const ResultsFile& f, con
     for (double x : h.weights) w.push_back(fmt("%g", x));
     weights = joined(w, ", ");
   }
-  out.push_back({"mode", str(h.mode, " (weights: ", weights, ")")});
+  out.push_back({"mode", str(h.mode, " (weights: ", h.gatePolicy.empty() ? weights : "per question, from the gate",
+                             ")")});
+  if (!h.gatePolicy.empty())
+    out.push_back({"gate", str(h.gatePolicy, h.gateTopK > 0 ? str(", top_k ", h.gateTopK) : std::string(),
+                               ", temperature ", fmt("%g", h.gateTemperature))});
+  if (!h.combinedFrom.empty())
+    out.push_back({"combined from", h.combinedFrom + " (moe-dist combine: recomputed from its stored values)"});
   out.push_back({"mixture space",
                  h.mixtureSpace == "answer-letters"
                      ? std::string("answer-letters: the experts' vocabularies differ, so the mixture was taken over "
@@ -135,6 +141,70 @@ const char* kErrorNote =
     "accuracy % ± standard error (micro: binomial sqrt(p(1-p)/n); macro: mean over subjects, propagated "
     "per-subject binomial errors); oracle: any expert right";
 
+// The routing section's rows in report order.
+std::vector<std::pair<std::string, const RoutingRow*>> routingRows(const RoutingSummary& r) {
+  std::vector<std::pair<std::string, const RoutingRow*>> out;
+  out.push_back({"overall", &r.overall});
+  for (const auto& x : r.categories) out.push_back({"category", &x});
+  for (const auto& x : r.subjects) out.push_back({"subject", &x});
+  return out;
+}
+
+const char* kRoutingNote =
+    "per expert: mean weight / share of questions where it had the largest weight (top-1); gate top-1: "
+    "accuracy of the top-1 expert's answer; oracle: any expert right";
+
+std::string routingCell(const RoutingRow& r, size_t x) {
+  if (r.n == 0) return "n/a";
+  return fmt("%.2f", r.meanWeight[x]) + " / " + fmt("%.0f%%", 100 * r.topShare[x]);
+}
+
+std::string routingText(const ResultsFile& f, const RunSummary& s) {
+  const RoutingSummary& rt = s.routing;
+  if (!rt.gated) return "";
+  const size_t e = f.header.experts.size();
+  std::string out = "\nrouting (gate " + rt.policy +
+                    (f.header.gateTopK > 0 ? str(", top_k ", f.header.gateTopK) : std::string()) + "): " +
+                    kRoutingNote + "\n";
+  auto rows = routingRows(rt);
+  size_t labelWidth = 4;
+  for (const auto& [sec, r] : rows) labelWidth = std::max(labelWidth, r->name.size());
+  auto pad = [](const std::string& v, size_t w, bool left) {
+    std::string fill(w > v.size() ? w - v.size() : 0, ' ');
+    return left ? v + fill : fill + v;
+  };
+  std::vector<size_t> widths;
+  for (size_t x = 0; x < e; ++x) widths.push_back(std::max<size_t>(f.header.experts[x].size(), 12));
+  out += pad("", labelWidth, true) + "  " + pad("n", 6, false);
+  for (size_t x = 0; x < e; ++x) out += "  " + pad(f.header.experts[x], widths[x], false);
+  out += "  " + pad("gate top-1", 12, false) + "  " + pad("oracle", 12, false) + "\n";
+  std::string section;
+  for (const auto& [sec, r] : rows) {
+    if (sec != section && sec != "overall") out += "\n";
+    section = sec;
+    out += pad(r->name, labelWidth, true) + "  " + pad(std::to_string(r->n), 6, false);
+    for (size_t x = 0; x < e; ++x) out += "  " + pad(routingCell(*r, x), widths[x], false);
+    out += "  " + pad(percentCell(r->top1), 13, false) + "  " + pad(percentCell(r->oracle), 13, false) + "\n";
+  }
+  return out;
+}
+
+std::string routingMarkdown(const ResultsFile& f, const RunSummary& s) {
+  const RoutingSummary& rt = s.routing;
+  if (!rt.gated) return "";
+  std::string out = "\n### routing (gate " + rt.policy + ")\n\n" + kRoutingNote + "\n\n| | n |";
+  for (const auto& x : f.header.experts) out += " " + x + " |";
+  out += " gate top-1 | oracle |\n|---|---:|";
+  for (size_t x = 0; x < f.header.experts.size(); ++x) out += "---:|";
+  out += "---:|---:|\n";
+  for (const auto& [sec, r] : routingRows(rt)) {
+    out += "| " + (sec == "subject" ? r->name : "**" + r->name + "**") + " | " + std::to_string(r->n) + " |";
+    for (size_t x = 0; x < f.header.experts.size(); ++x) out += " " + routingCell(*r, x) + " |";
+    out += " " + percentCell(r->top1) + " | " + percentCell(r->oracle) + " |\n";
+  }
+  return out;
+}
+
 std::string renderText(const ResultsFile& f, const RunSummary& s) {
   std::string out = "moe-dist report: " + f.path + "\n";
   for (const auto& [k, v] : facts(f, s)) {
@@ -166,7 +236,7 @@ std::string renderText(const ResultsFile& f, const RunSummary& s) {
     out += "\n";
   }
   out += "\n" + comparisonLine(s) + "\n" + letterMassLine(s) + "\n";
-  return out;
+  return out + routingText(f, s);
 }
 
 std::string renderMarkdown(const ResultsFile& f, const RunSummary& s) {
@@ -184,7 +254,7 @@ std::string renderMarkdown(const ResultsFile& f, const RunSummary& s) {
     out += "\n";
   }
   out += "\n" + comparisonLine(s) + "\n\n" + letterMassLine(s) + "\n";
-  return out;
+  return out + routingMarkdown(f, s);
 }
 
 std::string csvField(const std::string& v) {
@@ -207,6 +277,19 @@ std::string renderCsv(const ResultsFile& f, const RunSummary& s) {
     out += r.section + "," + csvField(r.row->name) + "," + std::to_string(r.row->n);
     for (const auto& cell : r.row->cells) out += "," + csvNumber(cell.value) + "," + csvNumber(cell.se);
     out += "\n";
+  }
+  if (s.routing.gated) {
+    // A second table: the gate's routing (gate top-1 and oracle as accuracy fractions).
+    out += "\n# routing (gate " + s.routing.policy + "): " + kRoutingNote + "\nrouting_section,name,n";
+    for (const auto& x : f.header.experts) out += "," + csvField(x + "_weight") + "," + csvField(x + "_top1_share");
+    out += ",gate_top1,gate_top1_se,oracle,oracle_se\n";
+    for (const auto& [sec, r] : routingRows(s.routing)) {
+      out += sec + "," + csvField(r->name) + "," + std::to_string(r->n);
+      for (size_t x = 0; x < f.header.experts.size(); ++x)
+        out += "," + csvNumber(r->meanWeight[x]) + "," + csvNumber(r->topShare[x]);
+      out += "," + csvNumber(r->top1.value) + "," + csvNumber(r->top1.se) + "," + csvNumber(r->oracle.value) + "," +
+             csvNumber(r->oracle.se) + "\n";
+    }
   }
   return out;
 }
@@ -269,6 +352,29 @@ std::string renderJson(const ResultsFile& f, const RunSummary& s) {
   json mass = json::array();
   for (double m : s.expertLetterMass) mass.push_back(jsonNumber(m));
   j["letter_mass"] = {{"experts", mass}, {"mixture", jsonNumber(s.mixtureLetterMass)}};
+  j["header"]["gate_policy"] = h.gatePolicy.empty() ? "none" : h.gatePolicy;
+  j["header"]["gate_config"] = h.gateConfig;
+  j["header"]["combined_from"] = h.combinedFrom;
+  if (s.routing.gated) {
+    json rows = json::array();
+    for (const auto& [sec, r] : routingRows(s.routing)) {
+      json w = json::array(), t = json::array();
+      for (size_t x = 0; x < r->meanWeight.size(); ++x) {
+        w.push_back(jsonNumber(r->meanWeight[x]));
+        t.push_back(jsonNumber(r->topShare[x]));
+      }
+      rows.push_back({{"section", sec},
+                      {"name", r->name},
+                      {"n", r->n},
+                      {"mean_weight", w},
+                      {"top1_share", t},
+                      {"gate_top1_accuracy", jsonNumber(r->top1.value)},
+                      {"gate_top1_stderr", jsonNumber(r->top1.se)},
+                      {"oracle_accuracy", jsonNumber(r->oracle.value)},
+                      {"oracle_stderr", jsonNumber(r->oracle.se)}});
+    }
+    j["routing"] = {{"policy", s.routing.policy}, {"top_k", h.gateTopK}, {"rows", rows}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -395,6 +501,70 @@ RunSummary summarize(const ResultsFile& file, const std::string& scoringIn) {
   for (size_t x = 0; x < e; ++x)
     s.expertLetterMass.push_back(massCount[x] ? massSum[x] / static_cast<double>(massCount[x]) : kNaN);
   s.mixtureLetterMass = mixtureMassCount[0] ? mixtureMassSum[0] / static_cast<double>(mixtureMassCount[0]) : kNaN;
+
+  // Routing of a gated run.
+  RoutingSummary& rt = s.routing;
+  rt.gated = !h.gatePolicy.empty();
+  rt.policy = h.gatePolicy;
+  if (rt.gated) {
+    struct Acc {
+      int64_t n = 0, top1 = 0, oracle = 0;
+      std::vector<double> weight, top;
+    };
+    auto blank = [&] {
+      Acc a;
+      a.weight.assign(e, 0.0);
+      a.top.assign(e, 0.0);
+      return a;
+    };
+    Acc all = blank();
+    std::vector<Acc> bySubject(h.subjects.size(), blank());
+    for (size_t r = 0; r < file.rows.size(); ++r) {
+      const QuestionResult& q = file.rows[r];
+      MOE_CHECK(q.weights.size() == e, file.path, ": row ", r, " has ", q.weights.size(), " weights for ", e,
+                " experts");
+      size_t best = 0;
+      for (size_t x = 1; x < e; ++x)
+        if (q.weights[x] > q.weights[best]) best = x;
+      for (Acc* a : {&all, &bySubject[rowSubject[r]]}) {
+        ++a->n;
+        for (size_t x = 0; x < e; ++x) a->weight[x] += q.weights[x];
+        a->top[best] += 1;
+        a->top1 += outcome[best][r];
+        a->oracle += outcome[e + 1][r];
+      }
+    }
+    auto row = [&](const std::string& name, const Acc& a) {
+      RoutingRow out;
+      out.name = name;
+      out.n = a.n;
+      for (size_t x = 0; x < e; ++x) {
+        out.meanWeight.push_back(a.n ? a.weight[x] / static_cast<double>(a.n) : kNaN);
+        out.topShare.push_back(a.n ? a.top[x] / static_cast<double>(a.n) : kNaN);
+      }
+      out.top1 = stats::accuracy(a.top1, a.n);
+      out.oracle = stats::accuracy(a.oracle, a.n);
+      return out;
+    };
+    rt.overall = row("overall", all);
+    for (size_t i = 0; i < h.subjects.size(); ++i)
+      if (bySubject[i].n > 0) rt.subjects.push_back(row(h.subjects[i].subject, bySubject[i]));
+    for (const auto& cat : order) {
+      Acc a = blank();
+      for (size_t i = 0; i < h.subjects.size(); ++i) {
+        if (h.subjects[i].category != cat) continue;
+        const Acc& b = bySubject[i];
+        a.n += b.n;
+        a.top1 += b.top1;
+        a.oracle += b.oracle;
+        for (size_t x = 0; x < e; ++x) {
+          a.weight[x] += b.weight[x];
+          a.top[x] += b.top[x];
+        }
+      }
+      if (a.n > 0) rt.categories.push_back(row(cat, a));
+    }
+  }
   return s;
 }
 

@@ -6,7 +6,9 @@
 //   vocab:   its answer is the choice whose letter token is the argmax of the whole vocabulary
 //            (expert_vocab_choice / mixture_vocab_choice; -1, never correct, when it is no letter).
 // When the requested scoring is the run's own, the stored prediction/correct columns are used
-// as written.
+// as written. Gated runs get a routing section: per expert, the mean weight and the share of
+// questions where it had the largest weight, and the accuracy of that top-1 choice against the
+// oracle (any expert right), overall, per category and per subject.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,23 @@ struct MixtureComparison {
   stats::McNemar test;    // b: mixture right and expert wrong; c: the reverse
 };
 
+// Gated runs: how the gate routed, over a group of questions (overall, a category, a subject).
+struct RoutingRow {
+  std::string name;
+  int64_t n = 0;
+  std::vector<double> meanWeight;  // [E] mean of the weights
+  std::vector<double> topShare;    // [E] fraction of questions whose largest weight (ties: lower index) is e's
+  stats::Accuracy top1;            // the gate's top-1 expert's answer right
+  stats::Accuracy oracle;          // any expert right
+};
+
+struct RoutingSummary {
+  bool gated = false;  // the file's gate_policy is not "none"
+  std::string policy;
+  RoutingRow overall;
+  std::vector<RoutingRow> categories, subjects;  // as RunSummary's
+};
+
 struct RunSummary {
   std::string scoring;                // the scoring applied
   std::vector<std::string> columns;   // experts..., "mixture", "oracle"
@@ -45,6 +64,7 @@ struct RunSummary {
   MixtureComparison comparison;
   std::vector<double> expertLetterMass;  // mean probability mass on the answer letters, per expert
   double mixtureLetterMass = 0;
+  RoutingSummary routing;
 };
 
 // Computes the summary with `scoring` ("" = the file's own scoring).

@@ -278,6 +278,8 @@ struct Column {
   Shape shape;
   std::function<void(const QuestionResult&, void* out)> put;
   std::function<void(QuestionResult&, const void* in, size_t width)> get;
+  // Added after format 1's first files: a reader fills NaN where it is missing, resume adds it.
+  bool optional = false;
 };
 
 template <typename T>
@@ -332,6 +334,17 @@ const std::vector<Column>& columns() {
       scalarColumn("mixture_vocab_choice", &QuestionResult::mixtureVocabChoice),
       vectorColumn("expert_letter_mass", Shape::NE, &QuestionResult::expertLetterMass),
       scalarColumn("mixture_letter_mass", &QuestionResult::mixtureLetterMass),
+      Column{"gate_scores", Elem::F32, Shape::NE,
+             [](const QuestionResult& r, void* out) {
+               // No scores (no router): NaN. The writer checks the width of a non-empty vector.
+               float* o = static_cast<float*>(out);
+               if (!r.gateScores.empty()) std::copy(r.gateScores.begin(), r.gateScores.end(), o);
+             },
+             [](QuestionResult& r, const void* in, size_t width) {
+               const float* p = static_cast<const float*>(in);
+               r.gateScores.assign(p, p + width);
+             },
+             true},
   };
   return cols;
 }
@@ -441,6 +454,11 @@ void writeHeaderAttributes(hid_t f, const ResultsHeader& h) {
   writeAttr(f, "status", h.status);
   writeAttr(f, "resume_times", h.resumeTimes);
   writeScalarAttr<int32_t>(f, "max_choices", h.maxChoices);
+  writeAttr(f, "gate_policy", h.gatePolicy.empty() ? std::string("none") : h.gatePolicy);
+  writeAttr(f, "gate_config", h.gateConfig);
+  writeScalarAttr<int32_t>(f, "gate_top_k", h.gateTopK);
+  writeScalarAttr<double>(f, "gate_temperature", h.gateTemperature);
+  writeAttr(f, "combined_from", h.combinedFrom);
 }
 
 ResultsHeader readHeader(hid_t f, const std::string& path) {
@@ -469,6 +487,16 @@ ResultsHeader readHeader(hid_t f, const std::string& path) {
   h.status = a.string("status");
   h.resumeTimes = a.strings("resume_times");
   h.maxChoices = a.number<int32_t>("max_choices");
+  // Gate attributes came with gated mixtures; a file without them had static weights.
+  auto has = [&](const char* name) { return MOE_H5_ID(H5Aexists(f, name)) > 0; };
+  if (has("gate_policy")) {
+    h.gatePolicy = a.string("gate_policy");
+    if (h.gatePolicy == "none") h.gatePolicy.clear();
+  }
+  if (has("gate_config")) h.gateConfig = a.string("gate_config");
+  if (has("gate_top_k")) h.gateTopK = a.number<int32_t>("gate_top_k");
+  if (has("gate_temperature")) h.gateTemperature = a.number<double>("gate_temperature");
+  if (has("combined_from")) h.combinedFrom = a.string("combined_from");
   h.experts = readStringDataset(f, path, "experts");
   auto subjects = readStringDataset(f, path, "subjects");
   auto categories = readStringDataset(f, path, "subject_categories");
@@ -492,8 +520,15 @@ std::vector<QuestionResult> readRows(hid_t f, const std::string& path, const Res
   const Dims dims{static_cast<int>(h.experts.size()), h.maxChoices};
   const auto& cols = columns();
   std::vector<Dataset> ds(cols.size());
-  std::vector<hsize_t> lengths(cols.size());
-  for (size_t i = 0; i < cols.size(); ++i) lengths[i] = checkColumn(f, path, cols[i], dims, ds[i]);
+  std::vector<hsize_t> lengths;
+  std::vector<bool> present(cols.size(), true);
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (cols[i].optional && MOE_H5_ID(H5Lexists(f, cols[i].name, H5P_DEFAULT)) <= 0) {
+      present[i] = false;  // an older file: the column reads as NaN
+      continue;
+    }
+    lengths.push_back(checkColumn(f, path, cols[i], dims, ds[i]));
+  }
   const hsize_t n = *std::min_element(lengths.begin(), lengths.end());
   const hsize_t longest = *std::max_element(lengths.begin(), lengths.end());
   if (longest != n)
@@ -503,6 +538,11 @@ std::vector<QuestionResult> readRows(hid_t f, const std::string& path, const Res
   std::vector<unsigned char> buf;
   for (size_t i = 0; i < cols.size(); ++i) {
     const Column& col = cols[i];
+    if (!present[i]) {
+      const std::vector<float> nan(dims.width(col.shape), kNaNf);
+      for (auto& r : rows) col.get(r, nan.data(), nan.size());
+      continue;
+    }
     readColumnRows(ds[i].get(), col, dims, n, buf);
     const size_t width = dims.width(col.shape), stride = width * elemSize(col.elem);
     for (size_t r = 0; r < rows.size(); ++r) {
@@ -638,6 +678,7 @@ std::vector<std::pair<std::string, std::string>> answerAffectingAttributes(const
       {"experts", listText(h.experts)},
       {"max_choices", std::to_string(h.maxChoices)},
       {"subjects", listText(subjects)},
+      {"gate_config", h.gateConfig},
   };
 }
 
@@ -659,7 +700,13 @@ struct ResultsWriter::Impl {
   void openDatasets(const std::string& path) {
     datasets.clear();
     datasets.resize(columns().size());
-    for (size_t i = 0; i < columns().size(); ++i) checkColumn(file.get(), path, columns()[i], dims, datasets[i]);
+    for (size_t i = 0; i < columns().size(); ++i) {
+      const Column& col = columns()[i];
+      // A file from before an optional column: add it (NaN rows; resume extends it to the rows).
+      if (col.optional && MOE_H5_ID(H5Lexists(file.get(), col.name, H5P_DEFAULT)) <= 0)
+        createColumn(file.get(), col, dims);
+      checkColumn(file.get(), path, col, dims, datasets[i]);
+    }
   }
 };
 
@@ -788,6 +835,7 @@ void ResultsWriter::append(const std::vector<QuestionResult>& batch) {
     size("expert_correct", r.expertCorrect.size(), e);
     size("expert_vocab_choice", r.expertVocabChoice.size(), e);
     size("expert_letter_mass", r.expertLetterMass.size(), e);
+    if (!r.gateScores.empty()) size("gate_scores", r.gateScores.size(), e);
     auto choice = [&](const char* name, int32_t v) {
       MOE_CHECK(v >= -1 && v < r.numChoices, q, name, " ", v, " is outside [-1, ", r.numChoices, ")");
     };
@@ -813,6 +861,10 @@ void ResultsWriter::append(const std::vector<QuestionResult>& batch) {
       const Column& col = cols[i];
       const size_t width = dims.width(col.shape), es = elemSize(col.elem);
       buf.assign(b * width * es, 0);
+      if (col.elem == Elem::F32) {  // values a row leaves out (gate_scores without a router) are NaN
+        float* v = reinterpret_cast<float*>(buf.data());
+        std::fill(v, v + b * width, kNaNf);
+      }
       for (size_t r = 0; r < b; ++r) {
         void* p = buf.data() + r * width * es;
         if (i == 0) {

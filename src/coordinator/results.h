@@ -50,6 +50,12 @@ struct ResultsHeader {
   std::vector<std::string> experts;      // display names, one per model
   int maxChoices = 4;                    // C: width of the per-choice datasets
   std::vector<SubjectInfo> subjects;     // the subject table rows refer to
+  // Gated mixtures (common/gate_config.h). Files without these attributes read as "no gate".
+  std::string gatePolicy;                // "" = no gate (static weights); stored as "none"
+  std::string gateConfig;                // the resolved `gate:` section as YAML (gateYaml); "" = none
+  int gateTopK = 0;                      // 0 = every expert
+  double gateTemperature = 1.0;
+  std::string combinedFrom;              // `moe-dist combine`: the results file the rows came from
 };
 
 // One question's outcome. Vectors are indexed [expert] or [expert * maxChoices + choice]
@@ -77,6 +83,7 @@ struct QuestionResult {
   int32_t mixtureVocabChoice = -1;
   std::vector<float> expertLetterMass;  // [E] sum of letter probs over the choices
   float mixtureLetterMass = 0;
+  std::vector<float> gateScores;  // [E] each expert's router score; empty or NaN = not computed
 };
 
 // A whole file as read back: header, and every row in file order.

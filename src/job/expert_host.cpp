@@ -3,9 +3,17 @@
 #include <fstream>
 #include <sstream>
 
+#include <cmath>
+#include <cstring>
+
 #include "common/error.h"
 #include "common/log.h"
 #include "worker/expert.h"
+#include "worker/gate.h"
+#include "worker/half.h"
+#include "worker/safetensors.h"
+#include "worker/weights.h"
+#include "worker/gguf_tokenizer.h"
 #include "worker/model_path.h"
 #include "worker/tokenizer.h"
 
@@ -18,6 +26,16 @@ std::string readWholeFile(const std::string& path) {
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+// The first min(size, maxBytes) bytes of a file.
+std::string readFilePrefix(const std::string& path, size_t maxBytes) {
+  std::ifstream f(path, std::ios::binary);
+  MOE_CHECK(f, "cannot read '", path, "'");
+  std::string bytes(maxBytes, '\0');
+  f.read(bytes.data(), static_cast<std::streamsize>(maxBytes));
+  bytes.resize(static_cast<size_t>(f.gcount()));
+  return bytes;
 }
 
 uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ULL) {
@@ -62,10 +80,14 @@ std::string hashHex(const std::string& bytes) {
 ExpertHost::ExpertHost(const std::string& modelPath, const RunConfig& cfg, int maxChoices) : path_(modelPath) {
   const ModelPath mp = resolveModelPath(modelPath);
   name_ = mp.name;
-  MOE_CHECK(mp.format == ModelFormat::HuggingFaceFolder, "model '", modelPath,
-            "': GGUF files are not supported by the run pipeline yet (use a Hugging Face model folder)");
-  hash_ = hashHex(readWholeFile(modelPath + "/config.json"));
-  tokenizer_ = Tokenizer::fromModelFolder(modelPath);
+  if (mp.format == ModelFormat::Gguf) {
+    // A GGUF file's identity: its first 16 MiB (header, metadata with the tokenizer, first tensors).
+    hash_ = hashHex(readFilePrefix(mp.path, size_t{16} << 20));
+    tokenizer_ = tokenizerFromGguf(mp.path);
+  } else {
+    hash_ = hashHex(readWholeFile(modelPath + "/config.json"));
+    tokenizer_ = Tokenizer::fromModelFolder(modelPath);
+  }
   model_ = Expert::load(modelPath, EngineOptions{cfg.device, cfg.dtype, cfg.threads});
   const int64_t positions = model_->config().maxPositions;
   maxContext_ = cfg.maxContext > 0 ? static_cast<size_t>(cfg.maxContext)
@@ -116,8 +138,131 @@ TokenizedBatch ExpertHost::tokenize(const Batch& batch, int shots) const {
   return out;
 }
 
-void ExpertHost::forward(const TokenizedBatch& tokens, std::vector<float>& logits) {
-  model_->forward(tokens.ids, logits);
+void ExpertHost::forward(const TokenizedBatch& tokens, std::vector<float>& logits, std::vector<float>* hidden) {
+  model_->forward(tokens.ids, logits, hidden);
+}
+
+int64_t ExpertHost::hiddenSize() const { return model_->hiddenSize(); }
+
+// ---- router gate ---------------------------------------------------------------------------------
+
+std::vector<float> ExpertHost::meanEmbedding(const std::vector<int32_t>& ids) const {
+  const TensorMeta& m = embeddings_->meta(embeddingName_);
+  const int64_t V = m.shape[0], H = m.shape[1];
+  std::vector<double> acc(static_cast<size_t>(H), 0.0);
+  std::vector<float> row(static_cast<size_t>(H));
+  const void* raw = embeddings_->rawData(embeddingName_);
+  MOE_CHECK(raw, "model '", path_, "': router mode cheap_embed reads the embedding table '", embeddingName_,
+            "', which is stored as ", storageTypeName(m.type), "; it needs F32, F16 or BF16");
+  for (int32_t id : ids) {
+    MOE_CHECK(id >= 0 && id < V, "model '", path_, "': token ", id, " is outside the embedding table of ", V);
+    const size_t off = static_cast<size_t>(id) * static_cast<size_t>(H);
+    if (m.type == StorageType::F32) {
+      std::memcpy(row.data(), static_cast<const float*>(raw) + off, row.size() * sizeof(float));
+    } else if (m.type == StorageType::F16) {
+      halfToFloat(static_cast<const uint16_t*>(raw) + off, row.data(), row.size());
+    } else {
+      bf16ToFloat(static_cast<const uint16_t*>(raw) + off, row.data(), row.size());
+    }
+    for (int64_t h = 0; h < H; ++h) acc[h] += row[h];
+  }
+  std::vector<float> out(static_cast<size_t>(H));
+  for (int64_t h = 0; h < H; ++h) out[h] = static_cast<float>(acc[h] / std::max<size_t>(ids.size(), 1));
+  return out;
+}
+
+std::vector<float> ExpertHost::centroid(const std::vector<std::string>& prompts) {
+  const int64_t H = routerMode_ == "cheap_embed" ? embeddings_->meta(embeddingName_).shape[1] : hiddenSize();
+  std::vector<double> acc(static_cast<size_t>(H), 0.0);
+  constexpr size_t kChunk = 8;
+  for (size_t first = 0; first < prompts.size(); first += kChunk) {
+    std::vector<std::vector<int32_t>> ids;
+    for (size_t i = first; i < std::min(prompts.size(), first + kChunk); ++i) {
+      std::vector<int32_t> t = tokenizer_->encode(prompts[i], true);
+      if (t.size() > maxContext_) t.erase(t.begin(), t.end() - static_cast<std::ptrdiff_t>(maxContext_));
+      MOE_CHECK(!t.empty(), "model '", path_, "': router prompt ", i, " has no tokens");
+      ids.push_back(std::move(t));
+    }
+    if (routerMode_ == "cheap_embed") {
+      for (const auto& t : ids) {
+        const std::vector<float> e = meanEmbedding(t);
+        for (int64_t h = 0; h < H; ++h) acc[h] += e[h];
+      }
+    } else {
+      std::vector<float> logits, hidden;
+      model_->forward(ids, logits, &hidden);
+      for (size_t i = 0; i < ids.size(); ++i)
+        for (int64_t h = 0; h < H; ++h) acc[h] += hidden[i * H + h];
+    }
+  }
+  std::vector<float> out(static_cast<size_t>(H));
+  for (int64_t h = 0; h < H; ++h) out[h] = static_cast<float>(acc[h] / static_cast<double>(prompts.size()));
+  return out;
+}
+
+void ExpertHost::prepareRouter(const RouterConfig& router, int expert) {
+  routerMode_ = router.mode;
+  positive_.clear();
+  negative_.clear();
+  if (router.mode == "random") {
+    // SplitMix64 -> Box-Muller normals: the same vector for a seed and expert on any machine.
+    uint64_t state = router.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(expert + 1));
+    auto next = [&state] {
+      uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      return z ^ (z >> 31);
+    };
+    auto uniform = [&] { return (static_cast<double>(next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); };
+    positive_.resize(static_cast<size_t>(hiddenSize()));
+    for (auto& x : positive_) x = static_cast<float>(std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform()));
+    return;
+  }
+  MOE_CHECK(expert >= 0 && static_cast<size_t>(expert) < router.experts.size(), "gate.router.experts has ",
+            router.experts.size(), " entries; expert ", expert, " has none");
+  const RouterPrompts& p = router.experts[static_cast<size_t>(expert)];
+  if (router.mode == "cheap_embed") {
+    const ModelPath mp = resolveModelPath(path_);
+    MOE_CHECK(mp.format == ModelFormat::HuggingFaceFolder, "model '", path_,
+              "': router mode cheap_embed reads the embedding table from a Hugging Face folder's safetensors");
+    embeddings_ = openSafetensors(path_);
+    for (const char* n : {"model.embed_tokens.weight", "transformer.wte.weight", "wte.weight"})
+      if (embeddings_->has(n)) {
+        embeddingName_ = n;
+        break;
+      }
+    MOE_CHECK(!embeddingName_.empty(), "model '", path_,
+              "': router mode cheap_embed found no token embedding table (model.embed_tokens.weight)");
+    MOE_CHECK(embeddings_->meta(embeddingName_).shape.size() == 2, "model '", path_, "': tensor ", embeddingName_,
+              " is not two-dimensional");
+  }
+  positive_ = centroid(p.positive);
+  if (!p.negative.empty()) negative_ = centroid(p.negative);
+  logInfo("model '", name_, "': router ", router.mode, " centroids from ", p.positive.size(), " positive and ",
+          p.negative.size(), " negative prompts");
+}
+
+std::vector<float> ExpertHost::routerScores(const Batch& batch, const std::vector<float>& hidden) const {
+  MOE_CHECK(!routerMode_.empty(), "routerScores: no router prepared");
+  const size_t B = batch.questions.size();
+  const int64_t H = static_cast<int64_t>(positive_.size());
+  std::vector<float> scores(B);
+  for (size_t q = 0; q < B; ++q) {
+    std::vector<float> embedded;
+    const float* x;
+    if (routerMode_ == "cheap_embed") {
+      embedded = meanEmbedding(tokenizer_->encode(batch.prompt(q, 0), true));
+      x = embedded.data();
+    } else {
+      MOE_CHECK(hidden.size() == B * static_cast<size_t>(H), "routerScores: ", hidden.size(),
+                " hidden values for ", B, " questions of ", H);
+      x = hidden.data() + q * H;
+    }
+    double s = cosine(x, positive_.data(), H);
+    if (!negative_.empty()) s -= cosine(x, negative_.data(), H);
+    scores[q] = static_cast<float>(s);
+  }
+  return scores;
 }
 
 }  // namespace moe

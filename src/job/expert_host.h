@@ -9,11 +9,13 @@
 
 #include "common/batch.h"
 #include "common/config.h"
+#include "common/gate_config.h"
 
 namespace moe {
 
 class Tokenizer;
 class Expert;
+class WeightSource;
 
 struct TokenizedBatch {
   std::vector<std::vector<int32_t>> ids;  // per question
@@ -42,16 +44,38 @@ class ExpertHost {
 
   // Tokenizes each question with as many shots as fit (up to `shots`), dropping from the end.
   TokenizedBatch tokenize(const Batch& batch, int shots) const;
-  // Last-token logits [B * vocab].
-  void forward(const TokenizedBatch& tokens, std::vector<float>& logits);
+  // Last-token logits [B * vocab]; with `hidden`, the last hidden states [B * hiddenSize()] too.
+  void forward(const TokenizedBatch& tokens, std::vector<float>& logits, std::vector<float>* hidden = nullptr);
+  int64_t hiddenSize() const;
+
+  // Router gate (gate.router, mergekit-moe style): this expert's centroids, computed once from its
+  // own prompts (`expert` selects its entry of router.experts):
+  //   hidden       the mean over the prompts of the final hidden state at each prompt's last token;
+  //                a question is the hidden state at the last token of its evaluated prompt
+  //   cheap_embed  the mean over the prompts of the mean token embedding (no forward pass); a
+  //                question is the mean token embedding of its zero-shot prompt
+  //   random       a seeded Gaussian vector in the hidden space (seed and expert index), no prompts
+  // A question's score = cos(question, positive centroid) - cos(question, negative centroid)
+  // (the second term only with negative_prompts).
+  void prepareRouter(const RouterConfig& router, int expert);
+  bool routerNeedsHidden() const { return routerMode_ == "hidden" || routerMode_ == "random"; }
+  // Scores [B] for a batch; `hidden` from forward() (hidden and random modes).
+  std::vector<float> routerScores(const Batch& batch, const std::vector<float>& hidden) const;
 
  private:
+  std::vector<float> meanEmbedding(const std::vector<int32_t>& ids) const;
+  std::vector<float> centroid(const std::vector<std::string>& prompts);
+
   std::string path_, name_, hash_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Expert> model_;
   std::vector<int32_t> letterTokens_;
   uint64_t vocabHash_ = 0;
   size_t maxContext_ = 0;
+  std::string routerMode_;                     // "" = no router
+  std::vector<float> positive_, negative_;     // centroids; negative_ empty without negative prompts
+  std::unique_ptr<WeightSource> embeddings_;   // cheap_embed: the checkpoint, for embedding rows
+  std::string embeddingName_;
 };
 
 // FNV-1a 64 as 16 hex digits.

@@ -26,7 +26,11 @@
 #include "coordinator/report.h"
 #include "coordinator/results.h"
 #include "coordinator/scheduler.h"
+#include "coordinator/calibrate.h"
 #include "job/expert_host.h"
+#include "kernels/finalize.h"
+#include "kernels/weighted_softmax.h"
+#include "worker/gate.h"
 #include "worker/mixture.h"
 
 namespace moe {
@@ -91,7 +95,9 @@ std::vector<float> staticWeights(const RunConfig& cfg) {
     MOE_CHECK(cfg.weights.size() == E, "--weights has ", cfg.weights.size(), " values for ", E, " models");
     w = cfg.weights;
   }
-  MOE_CHECK(cfg.mode != "weighted" || !cfg.weights.empty(), "--mode weighted needs --weights (one per model)");
+  // With a gate the weights come from the gate (static: gate.weights, else --weights).
+  MOE_CHECK(cfg.gate.enabled() || cfg.mode != "weighted" || !cfg.weights.empty(),
+            "--mode weighted needs --weights (one per model)");
   const double sum = std::accumulate(w.begin(), w.end(), 0.0);
   MOE_CHECK(sum > 0, "--weights must not all be zero");
   std::vector<float> out(E);
@@ -126,6 +132,7 @@ std::vector<uint8_t> serializeRows(const std::vector<QuestionResult>& rows) {
     w.put(r.mixtureVocabChoice);
     w.putVector(r.expertLetterMass);
     w.put(r.mixtureLetterMass);
+    w.putVector(r.gateScores);
   }
   return std::move(w.bytes());
 }
@@ -157,6 +164,7 @@ std::vector<QuestionResult> deserializeRows(const std::vector<uint8_t>& bytes) {
     r.mixtureVocabChoice = rd.get<int32_t>();
     r.expertLetterMass = rd.getVector<float>();
     r.mixtureLetterMass = rd.get<float>();
+    r.gateScores = rd.getVector<float>();
   }
   MOE_CHECK(rd.atEnd(), "malformed results message: trailing bytes");
   return rows;
@@ -201,8 +209,59 @@ struct GroupContext {
   ExpertHost& host;
   MixtureSpec spec;
   std::vector<float> staticWeights;
-  std::vector<std::string> subjects;  // subject table (names), rank 0's order, broadcast
+  std::vector<std::string> subjects;    // subject table (names), rank 0's order, broadcast
+  std::vector<std::string> categories;  // parallel to subjects
+  GateConfig gate;                      // resolved (a calibrated table fitted), the same on every rank
 };
+
+// [E * B] as allgathered (each rank's B values after the previous rank's) -> [B * E].
+std::vector<float> byQuestion(const std::vector<float>& gathered, int64_t B, int E) {
+  std::vector<float> out(gathered.size());
+  for (int e = 0; e < E; ++e)
+    for (int64_t b = 0; b < B; ++b) out[b * E + e] = gathered[static_cast<size_t>(e) * B + b];
+  return out;
+}
+
+// This rank's value per question, gathered over the group, as [B * E].
+std::vector<float> gatherByQuestion(MpiCommunicator& group, const std::vector<float>& mine, int E) {
+  const int64_t B = static_cast<int64_t>(mine.size());
+  std::vector<float> all(static_cast<size_t>(E) * B);
+  group.allgather(mine.data(), all.data(), mine.size());
+  return byQuestion(all, B, E);
+}
+
+// The per-question weights [B * E]: the static row, or the gate's from the inputs it needs,
+// gathered over the group so every rank computes the same rows. `routerScores` receives the
+// gathered router scores [B * E] (empty without a router).
+std::vector<float> batchWeights(GroupContext& ctx, const Batch& batch, const std::vector<float>& logits, int64_t V,
+                                const std::vector<float>& hidden, std::vector<float>& routerScores) {
+  const int E = ctx.layout.experts;
+  const int64_t B = static_cast<int64_t>(batch.questions.size());
+  routerScores.clear();
+  if (ctx.gate.router.configured()) routerScores = gatherByQuestion(ctx.group, ctx.host.routerScores(batch, hidden), E);
+  std::vector<float> weights(B * E);
+  if (!ctx.gate.enabled()) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int e = 0; e < E; ++e) weights[b * E + e] = ctx.staticWeights[e];
+    return weights;
+  }
+  GateInputs in;
+  in.rows = B;
+  in.experts = E;
+  in.subjects.assign(B, ctx.subjects.at(batch.subject));
+  in.categories.assign(B, ctx.categories.at(batch.subject));
+  in.routerScores = routerScores;
+  if (ctx.gate.policy == "entropy") {
+    // This expert's entropy exactly as computeMixture computes it (the same kernels on the same
+    // logits), so the stored expert_entropy reproduces these weights bit for bit (moe-dist combine).
+    std::vector<float> probs(B * V), entropy(B);
+    kernels::weightedSoftmaxCpu(logits.data(), B, V, ctx.spec.temperature, nullptr, probs.data(), nullptr, nullptr);
+    kernels::finalizeChoicesCpu(probs.data(), B, V, ctx.host.letterTokens().data(), batch.choices, ctx.spec.maxChoices,
+                                nullptr, nullptr, nullptr, nullptr, nullptr, entropy.data());
+    in.entropy = gatherByQuestion(ctx.group, entropy, E);
+  }
+  return gateWeights(ctx.gate, in, ctx.cfg.weights);
+}
 
 // Fault injection for the resume tests: MOE_TEST_KILL_AFTER=R:N makes rank R kill itself with
 // SIGKILL when it starts its (N+1)-th batch, as a node failure or an OOM kill would.
@@ -224,13 +283,13 @@ std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) 
   const int E = ctx.layout.experts, C = ctx.spec.maxChoices;
   const int64_t B = static_cast<int64_t>(batch.questions.size());
   TokenizedBatch tokens = ctx.host.tokenize(batch, ctx.cfg.shots);
-  std::vector<float> logits;
-  ctx.host.forward(tokens, logits);
+  std::vector<float> logits, hidden;
+  const bool needHidden = ctx.gate.router.configured() && ctx.host.routerNeedsHidden();
+  ctx.host.forward(tokens, logits, needHidden ? &hidden : nullptr);
   const int64_t V = static_cast<int64_t>(logits.size()) / std::max<int64_t>(B, 1);
 
-  std::vector<float> weights(B * E);
-  for (int64_t b = 0; b < B; ++b)
-    for (int e = 0; e < E; ++e) weights[b * E + e] = ctx.staticWeights[e];
+  std::vector<float> routerScores;
+  const std::vector<float> weights = batchWeights(ctx, batch, logits, V, hidden, routerScores);
 
   ChoiceStats mine, mix;
   computeMixture(ctx.group, ctx.spec, logits.data(), B, V, ctx.host.letterTokens(), batch.choices, weights,
@@ -267,6 +326,7 @@ std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) 
     r.numChoices = batch.choices;
     r.shots = INT32_MAX;
     r.weights.assign(weights.begin() + b * E, weights.begin() + (b + 1) * E);
+    if (!routerScores.empty()) r.gateScores.assign(routerScores.begin() + b * E, routerScores.begin() + (b + 1) * E);
     r.expertLetterProbs.resize(E * C);
     r.expertChoiceProbs.resize(E * C);
     for (int e = 0; e < E; ++e) {
@@ -453,6 +513,7 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
         MOE_CHECK(!(cfg.resume && cfg.overwrite), "--resume and --overwrite contradict each other: choose one");
         layout = makeRankLayout(mpi.size(), mpi.rank(), static_cast<int>(cfg.models.size()));
         staticWeights(cfg);
+        validateGate(cfg.gate, cfg.models.size());
       } catch (const Error& e) {
         problem = e.what();
       }
@@ -516,19 +577,47 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
     MOE_MPI_CHECK(MPI_Gather(myDevice.data(), 256, MPI_CHAR, devices.data(), 256, MPI_CHAR, 0, MPI_COMM_WORLD));
 
     // Subject names for every leader.
-    std::vector<std::string> subjects;
+    std::vector<std::string> subjects, categories;
     {
       WireWriter w;
       if (mpi.rank() == 0)
-        for (const auto& s : data.subjects) subjects.push_back(s.info.subject);
+        for (const auto& s : data.subjects) {
+          subjects.push_back(s.info.subject);
+          categories.push_back(s.info.category);
+        }
       w.putStrings(subjects);
+      w.putStrings(categories);
       uint64_t size = w.bytes().size();
       MOE_MPI_CHECK(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
       w.bytes().resize(size);
       MOE_MPI_CHECK(MPI_Bcast(w.bytes().data(), static_cast<int>(size), MPI_BYTE, 0, MPI_COMM_WORLD));
       WireReader r(w.bytes().data(), size, "subjects");
       subjects = r.getStrings();
+      categories = r.getStrings();
     }
+
+    // The gate, resolved on rank 0 (a calibrated table is fitted on the labelled run's file) and
+    // given to every rank as its canonical YAML, so every rank computes with the same values.
+    GateConfig gate = cfg.gate;
+    {
+      std::string text;
+      collectiveStep(mpi, true, [&] {
+        std::vector<std::string> experts;
+        for (int e = 0; e < E; ++e) experts.push_back(std::string(&names[e * 512]));
+        gate = resolveGate(cfg.gate, experts, cfg.split, cfg.data);
+        text = gateYaml(gate);
+      });
+      uint64_t size = text.size();
+      MOE_MPI_CHECK(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
+      text.resize(size);
+      MOE_MPI_CHECK(MPI_Bcast(text.data(), static_cast<int>(size), MPI_CHAR, 0, MPI_COMM_WORLD));
+      if (mpi.rank() != 0) {
+        gate = GateConfig{};
+        applyGateYamlString(gate, text, "the gate from rank 0");
+      }
+    }
+    if (gate.router.configured())
+      collectiveStep(mpi, false, [&] { host->prepareRouter(gate.router, layout.expert); });
 
     // Rank 0: the results file (new, or resumed with the same configuration).
     std::unique_ptr<ResultsWriter> writer;
@@ -546,7 +635,13 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
       h.promptStyle = cfg.promptStyle;
       h.mixtureSpace = fullVocab ? "full-vocabulary" : "answer-letters";
       h.commandLine = commandLine;
-      h.configYaml = toYaml(cfg);
+      RunConfig recorded = cfg;
+      recorded.gate = gate;
+      h.configYaml = toYaml(recorded);
+      h.gatePolicy = gate.policy;
+      h.gateConfig = gateYaml(gate);
+      h.gateTopK = gate.topK;
+      h.gateTemperature = gate.temperature;
       h.version = MOE_VERSION;
       h.ranks = mpi.size();
       for (int r = 0; r < mpi.size(); ++r) h.devices.push_back(std::string(&devices[r * 256]));
@@ -564,10 +659,12 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
                 sched->questionsToRun(), " to go");
       logInfo(sched->questionsToRun(), " questions in ", sched->batchesLeft(), " batches, ", E, " experts x ",
               layout.groups, " replica groups, mixture ", cfg.mode, " over the ",
-              fullVocab ? "full vocabulary" : "answer letters (the experts' vocabularies differ)");
+              fullVocab ? "full vocabulary" : "answer letters (the experts' vocabularies differ)",
+              gate.enabled() ? str(", gate ", gate.policy, gate.topK > 0 ? str(" top-", gate.topK) : std::string())
+                             : std::string());
     });
 
-    GroupContext ctx{cfg, layout, group, *host, MixtureSpec{}, staticWeights(cfg), subjects};
+    GroupContext ctx{cfg, layout, group, *host, MixtureSpec{}, staticWeights(cfg), subjects, categories, gate};
     ctx.spec.mode = parseMixtureMode(cfg.mode);
     ctx.spec.fullVocabulary = fullVocab;
     ctx.spec.experts = E;

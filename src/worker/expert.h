@@ -28,7 +28,10 @@ class WeightSource;
 struct EngineOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   std::string dtype = "auto";  // auto | fp32 | bf16 | fp16
-  int threads = 0;             // intra-op threads (at::set_num_threads); 0 = libtorch's default
+  // Threads for the forward: libtorch's intra-op threads (at::set_num_threads), or, with a
+  // pthreads OpenBLAS (Debian's libtorch), the BLAS's own pool (see configureThreads in
+  // torch/expert.cpp); 0 = the libraries' defaults.
+  int threads = 0;
 };
 
 class Expert {
