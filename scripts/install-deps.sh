@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   openmpi-bin libopenmpi-dev
-  libhdf5-dev hdf5-tools python3-h5py python3-numpy
+  libhdf5-dev hdf5-tools python3-h5py python3-numpy python3-matplotlib
   libyaml-cpp-dev
   libgtest-dev libgmock-dev
   libpcre2-dev
