@@ -169,9 +169,11 @@ if ((experts > 0)); then
       "(e.g. --nodes=$nodes --ntasks-per-node=$experts)"
   fi
   replicas=$((ranks / experts))
-  if ((nodes > 1)) && [[ -n "${SLURM_NTASKS_PER_NODE:-}" ]] && ((${SLURM_NTASKS_PER_NODE%%(*} % experts != 0)); then
-    log "note: ${SLURM_NTASKS_PER_NODE%%(*} tasks per node is not a multiple of $experts experts, so some replica" \
-      "groups span two nodes and their all-reduce crosses the network"
+  per_node=${SLURM_NTASKS_PER_NODE:-0}
+  per_node=${per_node%%[!0-9]*}
+  if ((nodes > 1 && ${per_node:-0} % experts != 0)); then
+    log "note: $per_node tasks per node is not a multiple of $experts experts, so some replica groups" \
+      "span two nodes and their all-reduce crosses the network"
   fi
 else
   replicas="?"

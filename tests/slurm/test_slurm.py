@@ -136,6 +136,11 @@ def check_results(path, questions, ranks, what):
         check(int(f.attrs["ranks"]) == ranks, f"{what}: run with {int(f.attrs['ranks'])} ranks, expected {ranks}")
 
 
+def check_no_shell_errors(out, err, what):
+    m = re.search(r"slurm_script: line \d+: .*", out + err)
+    check(m is None, f"{what}: no shell errors in the job script" + (f" ({m.group(0)})" if m else ""))
+
+
 def check_job_ok(c, job, name, what):
     info = c.wait(job)
     ok = check(info.get("JobState") == "COMPLETED" and info.get("ExitCode") == "0:0",
@@ -145,6 +150,7 @@ def check_job_ok(c, job, name, what):
         c.dump(job)
     check("==== moe-dist report" in out and "status:        complete" in out and "overall (micro)" in out,
           f"{what}: the job's output ends with the report of the complete file")
+    check_no_shell_errors(out, err, what)
     return info, out, err
 
 
@@ -200,6 +206,7 @@ def case_requeue(c):
     check("requeueing job" in out, "requeue: the script requeued the job")
     check("restart 1" in out and "(resume: yes)" in out, "requeue: the second run resumed the same file")
     check("==== moe-dist report" in out and "status:        complete" in out, "requeue: the report at the end")
+    check_no_shell_errors(out, err, "requeue")
     if not ok:
         c.dump(job)
     check_results(os.path.join(c.work, "results", f"{name}.h5"), limit * SUBJECTS, 3, "requeue")
@@ -232,6 +239,7 @@ def case_layout_error(c):
           "4 MPI ranks, which is not a multiple of the 3 experts" in err,
           "layout error: the message names the ranks and experts (output and error files)")
     check(not os.path.exists(os.path.join(c.work, "results", f"{name}.h5")), "layout error: no results file")
+    check_no_shell_errors(out, err, "layout error")
 
 
 def case_bench(c):
@@ -246,6 +254,7 @@ def case_bench(c):
                  f"bench: job {job} {info.get('JobState')} exit {info.get('ExitCode')}"):
         c.dump(job)
     check("skip 6 ranks on 1 node(s)" in out, "bench: 6 ranks on 1 node of 3 tasks skipped")
+    check_no_shell_errors(out, err, "bench")
     if not check(os.path.exists(csv_path), f"bench: {csv_path} written"):
         return
     rows = list(csv.DictReader(open(csv_path)))
