@@ -205,7 +205,8 @@ log "command: ${launch[*]} $bin ${args[*]}"
 
 # Run the launcher in the background so that signals reach this shell while it waits.
 # SIGUSR1 (--signal=B:USR1@N, before the time limit): forwarded to the launcher, which passes it to
-# every rank; SIGTERM (scancel, the limit itself, preemption): forwarded the same way.
+# every rank; SIGTERM (scancel, the limit itself, preemption): forwarded the same way. The traps stay
+# to the end: a signal that comes after moe-dist has exited must not kill this script mid-report.
 stop_signal=""
 trapped=0
 launcher_pid=""
@@ -213,23 +214,30 @@ launcher_pid=""
 on_signal() {
   trapped=1
   [[ -n "$stop_signal" ]] || stop_signal=$1
-  log "received SIG$1: forwarding it to moe-dist (pid ${launcher_pid:-none yet})"
-  [[ -n "$launcher_pid" ]] && kill -s "$1" "$launcher_pid" 2>/dev/null
+  if [[ -n "$launcher_pid" ]] && kill -s "$1" "$launcher_pid" 2>/dev/null; then
+    log "received SIG$1: forwarded it to moe-dist (launcher pid $launcher_pid)"
+  else
+    log "received SIG$1 (moe-dist is not running)"
+  fi
 }
 trap 'on_signal USR1' USR1
 trap 'on_signal TERM' TERM
 
 before=$(questions_done)
 start_s=$SECONDS
-"${launch[@]}" "$bin" "${args[@]}" &
-launcher_pid=$!
-while :; do
-  trapped=0
-  wait "$launcher_pid"
-  rc=$?
-  ((trapped)) || break
-done
-trap - USR1 TERM
+rc=0
+if [[ -z "$stop_signal" ]]; then
+  "${launch[@]}" "$bin" "${args[@]}" &
+  launcher_pid=$!
+  while :; do
+    trapped=0
+    wait "$launcher_pid"
+    rc=$?
+    ((trapped)) || break
+  done
+  launcher_pid=""
+fi
+run_signal=$stop_signal  # what stopped this run; later signals are only logged
 after=$(questions_done)
 log "moe-dist exited with status $rc after $((SECONDS - start_s)) s; $after questions in $output ($((after - before)) new)"
 
@@ -239,9 +247,11 @@ if is_complete; then
   "$bin" report "$output"
   exit "$rc"
 fi
-if [[ "$stop_signal" == USR1 ]]; then
-  # Stopped ahead of the time limit with work left: run again, continuing the same file.
-  if ((after <= before)); then
+if [[ "$run_signal" == USR1 ]]; then
+  # Stopped ahead of the time limit with work left: run again, continuing the same file. A run
+  # without new rows is requeued only when it was the first (the signal may have come during
+  # start-up); twice in a row means the time limit is too short to get anywhere.
+  if ((after <= before && restarts > 0)); then
     die "no new results in this run: not requeueing (is --time long enough to load the models?)"
   fi
   if ((restarts >= MOE_MAX_REQUEUES)); then
@@ -254,9 +264,9 @@ if [[ "$stop_signal" == USR1 ]]; then
   fi
   die "scontrol requeue failed: resubmit the same command to continue $output"
 fi
-if [[ -n "$stop_signal" ]]; then
-  log "stopped by SIG$stop_signal with $after questions written; submit again to continue $output"
-  exit "$rc"
+if [[ -n "$run_signal" ]]; then
+  log "stopped by SIG$run_signal with $after questions written; submit again to continue $output"
+  exit $((rc == 0 ? 1 : rc))
 fi
 say_error "moe-dist failed (status $rc) and $output is not complete: see the job's error output"
 exit $((rc == 0 ? 1 : rc))
