@@ -128,6 +128,7 @@ void loadTableFile(GateConfig& g, const std::string& path, const std::string& w)
 void applyGateMap(GateConfig& g, const YAML::Node& node, const std::string& source, bool allowTableFile) {
   if (!node || node.IsNull()) return;
   MOE_CHECK(node.IsMap(), source, ":", node.Mark().line + 1, ": key 'gate': expected a mapping (policy: ...)");
+  if (allowTableFile) g.origin = str(source, ":", node.Mark().line + 1);
   for (const auto& kv : node) {
     const std::string key = keyName(kv.first);
     const std::string w = where(source, kv.first, "gate." + key);
@@ -260,41 +261,45 @@ void applyGateYamlString(GateConfig& gate, const std::string& yaml, const std::s
 }
 
 void validateGate(const GateConfig& g, size_t experts, bool offline) {
+  // Where the gate was configured, so a count that only the run can check still names the file.
+  const std::string at = g.origin.empty() ? std::string() : g.origin + ": ";
   if (!g.enabled()) {
-    MOE_CHECK(g.topK == 0 && !g.router.configured() && g.table.empty(),
+    MOE_CHECK(g.topK == 0 && !g.router.configured() && g.table.empty(), at,
               "gate: options are set (top_k, router or table) but no gate policy: add `policy:` to the gate "
               "section (or --gate POLICY)");
     return;
   }
   const size_t E = experts;
   auto rowCheck = [&](const std::vector<double>& w, const std::string& what) {
-    MOE_CHECK(E == 0 || w.size() == E, "gate: ", what, " has ", w.size(), " weights for ", E, " experts");
+    MOE_CHECK(E == 0 || w.size() == E, at, "gate: ", what, " has ", w.size(), " weights for ", E, " experts");
   };
-  MOE_CHECK(E == 0 || g.topK <= static_cast<int>(E), "gate: top_k is ", g.topK, " but there are only ", E,
+  MOE_CHECK(E == 0 || g.topK <= static_cast<int>(E), at, "gate: top_k is ", g.topK, " but there are only ", E,
             " experts");
   if (g.policy == "static") {
     if (!g.weights.empty()) rowCheck(g.weights, "gate.weights");
   } else if (g.policy == "table") {
-    MOE_CHECK(!g.table.empty() || !g.tableDefault.empty(),
+    MOE_CHECK(!g.table.empty() || !g.tableDefault.empty(), at,
               "gate: policy table needs `table` rows (category or subject: [weights]) or `table_file`");
     for (const auto& [k, w] : g.table) rowCheck(w, "gate.table." + k);
     if (!g.tableDefault.empty()) rowCheck(g.tableDefault, "gate.default");
-    MOE_CHECK(g.tableExperts.empty() || E == 0 || g.tableExperts.size() == E, "gate: the table was made for ",
+    MOE_CHECK(g.tableExperts.empty() || E == 0 || g.tableExperts.size() == E, at, "gate: the table was made for ",
               g.tableExperts.size(), " experts, this run has ", E);
   } else if (g.policy == "calibrated") {
-    MOE_CHECK(!g.calibrationFile.empty() || !g.table.empty() || !g.tableDefault.empty(),
+    MOE_CHECK(!g.calibrationFile.empty() || !g.table.empty() || !g.tableDefault.empty(), at,
               "gate: policy calibrated needs `calibration_file` (a labelled run's results file, e.g. of the val "
               "split; or --gate-calibration FILE)");
   } else if (g.policy == "router") {
-    MOE_CHECK(offline || g.router.configured(), "gate: policy router needs a `router:` section with one `experts` entry per "
-                                     "model (positive_prompts), or mode: random");
+    MOE_CHECK(offline || g.router.configured(), at,
+              "gate: policy router needs a `router:` section with one `experts` entry per model (positive_prompts), "
+              "or mode: random");
   }
   if (g.router.configured()) {
-    MOE_CHECK(g.router.mode == "random" || E == 0 || g.router.experts.size() == E, "gate.router.experts has ",
+    MOE_CHECK(g.router.mode == "random" || E == 0 || g.router.experts.size() == E, at,
+              "gate.router.experts has ",
               g.router.experts.size(), " entries for ", E, " models; list one per model, in model order");
     if (g.router.mode != "random")
       for (size_t e = 0; e < g.router.experts.size(); ++e)
-        MOE_CHECK(!g.router.experts[e].positive.empty(), "gate.router.experts[", e,
+        MOE_CHECK(!g.router.experts[e].positive.empty(), at, "gate.router.experts[", e,
                   "]: positive_prompts is empty (mode ", g.router.mode, " needs at least one)");
   }
 }

@@ -60,6 +60,7 @@ struct GateConfig {
   std::string fittedSplit, fittedDataRoot;
   std::string calibrationFile;  // calibrated
   RouterConfig router;
+  std::string origin;  // "FILE:LINE" of the `gate:` section it was read from (messages only)
 
   bool enabled() const { return !policy.empty(); }
 };

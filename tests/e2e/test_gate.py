@@ -214,6 +214,40 @@ def policies(binary, tmp):
             check(all(np.all(np.isnan(r["gate_scores"])) for r in rows.values()),
                   f"{name}: gate_scores are NaN without a router")
 
+    # Router modes without a forward pass over the prompts: cheap_embed (mean token embeddings) must
+    # give each expert the score its single run gives it; random (a seeded vector per expert index)
+    # is the same for one and two replica groups.
+    embed_singles = []
+    for i, m in enumerate(EXPERTS):
+        cfg = write(os.path.join(tmp, f"embed_{m}.yaml"), "gate:\n  policy: router\n" + router_yaml([i], "cheap_embed"))
+        out = os.path.join(tmp, f"embed_{m}.h5")
+        run(binary, 1, [m], out, config=cfg)
+        embed_singles.append(load(out)[0])
+    cfg = write(os.path.join(tmp, "embed.yaml"),
+                "gate:\n  policy: router\n  temperature: 0.02\n" + router_yaml([0, 1, 2], "cheap_embed"))
+    out = os.path.join(tmp, "mix_embed.h5")
+    run(binary, 3, EXPERTS, out, config=cfg)
+    rows = load(out)[0]
+    exact = all(np.array_equal(r["gate_scores"], np.array([s[k]["gate_scores"][0] for s in embed_singles]))
+                for k, r in rows.items())
+    check(exact, "router cheap_embed: each expert's score equals its single run's, exactly")
+    compare_to_singles("router cheap_embed", rows, embed_singles,
+                       lambda key, per: policy_weights("router", key, per, t=0.02), 1e-6)
+    random_rows = []
+    for ranks in (3, 6):
+        cfg = write(os.path.join(tmp, "random.yaml"), "gate:\n  policy: router\n  temperature: 0.05\n" +
+                    router_yaml([], "random"))
+        out = os.path.join(tmp, f"mix_random{ranks}.h5")
+        run(binary, ranks, EXPERTS, out, config=cfg)
+        random_rows.append(load(out)[0])
+    a, b = random_rows
+    d = max(float(np.max(np.abs(a[k]["gate_scores"] - b[k]["gate_scores"]))) for k in a)
+    check(sorted(a) == sorted(b) and d <= 1e-6, f"router random: -n 6 scores equal -n 3 (max diff {d:.1e})")
+    d = max(float(np.max(np.abs(softmax(r["gate_scores"], 0.05) - r["weights"]))) for r in a.values())
+    check(all(np.all(np.isfinite(r["gate_scores"])) for r in a.values()) and d <= 1e-6,
+          f"router random: weights are softmax(scores / T) (max diff {d:.1e})")
+    check(len({tuple(np.round(r["gate_scores"], 6)) for r in a.values()}) > 1, "router random: scores vary by question")
+
     # Two replica groups give the same answers as one.
     cfg = write(os.path.join(tmp, "entropy6.yaml"), cases[3][1])
     out = os.path.join(tmp, "mix_entropy6.h5")

@@ -66,8 +66,10 @@ TEST(GateConfig, YamlSectionIsParsed) {
   EXPECT_EQ(g.router.experts[0].positive, (std::vector<std::string>{"stars", "planets"}));
   EXPECT_EQ(g.router.experts[0].negative, (std::vector<std::string>{"cooking"}));
   EXPECT_NO_THROW(moe::validateGate(g, 2));
-  EXPECT_NE(errorOf([&] { moe::validateGate(g, 3); }).find("gate.table.astronomy has 2 weights for 3 experts"),
-            std::string::npos);
+  // Counts the run checks still name where the gate was configured.
+  EXPECT_NE(errorOf([&] { moe::validateGate(g, 3); }).find("g.yaml:3: gate: gate.table.astronomy has 2 weights for 3 experts"),
+            std::string::npos)
+      << errorOf([&] { moe::validateGate(g, 3); });
 }
 
 TEST(GateConfig, CanonicalYamlRoundTrips) {
