@@ -440,7 +440,8 @@ bool coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer,
         continue;
       }
       write(processBatch(ctx, b));
-    } else {
+    } else if (remoteFinished < groups - 1) {
+      // The non-blocking drain above may have taken the last "finished": block only if one is due.
       service(true);
     }
   }
