@@ -4,3 +4,5 @@
 # made by tests/fixtures/make_gguf_model_goldens.py.
 moe_add_test(test_gguf_model SOURCES unit/test_gguf_model.cpp
              LIBS moe_engine moe_worker nlohmann_json::nlohmann_json)
+moe_add_test(test_gguf_model_golden SOURCES unit/test_gguf_model_golden.cpp
+             LIBS moe_engine moe_coordinator moe_worker nlohmann_json::nlohmann_json LABELS slow TIMEOUT 1200)
