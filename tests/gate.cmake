@@ -17,7 +17,7 @@ set(_gate_out ${CMAKE_CURRENT_BINARY_DIR}/gate_configs)
 file(MAKE_DIRECTORY ${_gate_out})
 set(_gate_run ${MPIEXEC_EXECUTABLE} --oversubscribe -np 3 $<TARGET_FILE:moe-dist>)
 set(_gate_tests)
-foreach(policy uniform static table entropy router)
+foreach(policy uniform static table entropy router retrieval)
   moe_add_cli_test(config_gate_${policy} LABELS mpi REGEX "routing \\(gate ${policy}"
     COMMAND ${_gate_run} --config configs/gate-${policy}.yaml --limit 2 --output ${_gate_out}/gate-${policy}.h5
             --overwrite)

@@ -13,7 +13,7 @@
 namespace moe {
 namespace {
 
-const char* const kPolicies[] = {"uniform", "static", "table", "calibrated", "entropy", "router"};
+const char* const kPolicies[] = {"uniform", "static", "table", "calibrated", "entropy", "router", "retrieval"};
 
 std::string where(const std::string& source, const YAML::Node& n, const std::string& key) {
   return str(source, ":", n.Mark().line + 1, ": key '", key, "'");
@@ -123,6 +123,43 @@ void applyRouterYaml(RouterConfig& r, const YAML::Node& node, const std::string&
   }
 }
 
+void applyRetrievalYaml(RetrievalConfig& r, const YAML::Node& node, const std::string& source) {
+  MOE_CHECK(node.IsMap(), where(source, node, "gate.retrieval"), ": expected a mapping (neighbours, experts)");
+  for (const auto& kv : node) {
+    const std::string key = keyName(kv.first);
+    const std::string w = where(source, kv.first, "gate.retrieval." + key);
+    if (key == "neighbours" || key == "neighbors") {
+      r.neighbours = static_cast<int>(integer(kv.second, w, 1, 1 << 20));
+    } else if (key == "experts") {
+      MOE_CHECK(kv.second.IsSequence(), w, ": expected a list with one entry per model (exemplars, exemplars_file)");
+      r.experts.clear();
+      size_t i = 0;
+      for (const auto& e : kv.second) {
+        const std::string ew = where(source, e, str("gate.retrieval.experts[", i, "]"));
+        MOE_CHECK(e.IsMap(), ew, ": expected a mapping with exemplars and/or exemplars_file");
+        RetrievalExpert x;
+        for (const auto& pk : e) {
+          const std::string k2 = keyName(pk.first);
+          const std::string w2 = where(source, pk.first, str("gate.retrieval.experts[", i, "].", k2));
+          if (k2 == "exemplars") {
+            x.exemplars = strings(pk.second, w2);
+          } else if (k2 == "exemplars_file") {
+            x.files = pk.second.IsSequence() ? strings(pk.second, w2) : std::vector<std::string>{scalar(pk.second, w2)};
+          } else if (k2 == "model") {
+            scalar(pk.second, w2);
+          } else {
+            MOE_THROW(w2, ": unknown key (known: exemplars, exemplars_file, model)");
+          }
+        }
+        r.experts.push_back(std::move(x));
+        ++i;
+      }
+    } else {
+      MOE_THROW(w, ": unknown key (known: neighbours, experts)");
+    }
+  }
+}
+
 void loadTableFile(GateConfig& g, const std::string& path, const std::string& w);
 
 void applyGateMap(GateConfig& g, const YAML::Node& node, const std::string& source, bool allowTableFile) {
@@ -135,7 +172,7 @@ void applyGateMap(GateConfig& g, const YAML::Node& node, const std::string& sour
     const YAML::Node& v = kv.second;
     if (key == "policy") {
       const std::string p = scalar(v, w);
-      MOE_CHECK(isGatePolicy(p), w, ": '", p, "' is not one of: uniform, static, table, calibrated, entropy, router");
+      MOE_CHECK(isGatePolicy(p), w, ": '", p, "' is not one of: uniform, static, table, calibrated, entropy, router, retrieval");
       g.policy = p;
     } else if (key == "top_k") {
       g.topK = static_cast<int>(integer(v, w, 0, 1 << 20));
@@ -175,9 +212,11 @@ void applyGateMap(GateConfig& g, const YAML::Node& node, const std::string& sour
       g.calibrationFile = scalar(v, w);
     } else if (key == "router") {
       applyRouterYaml(g.router, v, source, "gate.router");
+    } else if (key == "retrieval") {
+      applyRetrievalYaml(g.retrieval, v, source);
     } else {
       MOE_THROW(w, ": unknown key (known: policy, top_k, temperature, weights, by, table, default, experts, "
-                   "table_file, fitted_on, calibration_file, router)");
+                   "table_file, fitted_on, calibration_file, router, retrieval)");
     }
   }
 }
@@ -293,6 +332,21 @@ void validateGate(const GateConfig& g, size_t experts, bool offline) {
               "gate: policy router needs a `router:` section with one `experts` entry per model (positive_prompts), "
               "or mode: random");
   }
+  if (g.policy == "retrieval") {
+    MOE_CHECK(offline || g.retrieval.configured(), at,
+              "gate: policy retrieval needs a `retrieval:` section with one `experts` entry per model (exemplars or "
+              "exemplars_file)");
+  }
+  MOE_CHECK(!(g.retrieval.configured() && g.router.configured()), at,
+            "gate: a `router:` and a `retrieval:` section both score the experts and one file stores one score per "
+            "expert (gate_scores): keep one");
+  if (g.retrieval.configured()) {
+    MOE_CHECK(E == 0 || g.retrieval.experts.size() == E, at, "gate.retrieval.experts has ",
+              g.retrieval.experts.size(), " entries for ", E, " models; list one per model, in model order");
+    for (size_t e = 0; e < g.retrieval.experts.size(); ++e)
+      MOE_CHECK(!g.retrieval.experts[e].exemplars.empty() || !g.retrieval.experts[e].files.empty(), at,
+                "gate.retrieval.experts[", e, "]: no exemplars (give exemplars or exemplars_file)");
+  }
   if (g.router.configured()) {
     MOE_CHECK(g.router.mode == "random" || E == 0 || g.router.experts.size() == E, at,
               "gate.router.experts has ",
@@ -317,6 +371,16 @@ std::string routerYaml(const RouterConfig& r) {
   return out;
 }
 
+std::string retrievalYaml(const RetrievalConfig& r) {
+  if (!r.configured()) return "";
+  std::string out = "  retrieval:\n    neighbours: " + std::to_string(r.neighbours) + "\n    experts:\n";
+  for (const auto& e : r.experts) {
+    out += "      - exemplars: " + stringRow(e.exemplars) + "\n";
+    if (!e.files.empty()) out += "        exemplars_file: " + stringRow(e.files) + "\n";
+  }
+  return out;
+}
+
 std::string gateYaml(const GateConfig& g) {
   if (!g.enabled()) return "";
   std::string out = "gate:\n  policy: " + g.policy + "\n  top_k: " + std::to_string(g.topK) +
@@ -334,7 +398,7 @@ std::string gateYaml(const GateConfig& g) {
       out += "  fitted_on: {file: " + quote(g.fittedOn) + ", split: " + quote(g.fittedSplit) +
              ", data_root: " + quote(g.fittedDataRoot) + "}\n";
   }
-  return out + routerYaml(g.router);
+  return out + routerYaml(g.router) + retrievalYaml(g.retrieval);
 }
 
 }  // namespace moe

@@ -1,7 +1,7 @@
 // Gate configuration: how a mixture picks per-question expert weights (the `gate:` section).
 //
 //   gate:
-//     policy: entropy          # uniform | static | table | calibrated | entropy | router
+//     policy: entropy          # uniform | static | table | calibrated | entropy | router | retrieval
 //     top_k: 1                 # keep the k largest weights per question, renormalise (0: all)
 //     temperature: 0.5         # softmax temperature (entropy, router; calibrated's fit)
 //     weights: [1, 2, 1]       # static: one per expert (default: the top-level `weights`)
@@ -11,6 +11,10 @@
 //     table_file: table.yaml   # table: by/table/default/experts/fitted_on from a `moe-dist calibrate` file
 //     experts: [a, b, c]       # table: the expert names its columns were made for (checked when given)
 //     calibration_file: val.h5 # calibrated: a labelled run's results file to fit the table on
+//     retrieval:               # Retrieval of Experts (policy retrieval); scores are stored
+//       neighbours: 3
+//       experts:               # one entry per model: exemplars and/or exemplars_file
+//         - exemplars_file: data/mmlu/dev/anatomy_dev.csv
 //     router:                  # per-expert prompt centroids (mergekit-moe style); scores are stored
 //       mode: hidden           # hidden | cheap_embed | random
 //       seed: 0                # random
@@ -46,8 +50,23 @@ struct RouterConfig {
   bool configured() const { return !experts.empty() || mode == "random"; }
 };
 
+// Retrieval of Experts: each expert's exemplars (texts, or MMLU-format CSV rows formatted as the
+// question part of a prompt); a question's score per expert is the mean cosine of the top
+// `neighbours` exemplars to the question, both as the expert's final hidden state of the zero-shot
+// question text. Files are read when the run starts (coordinator/calibrate.h resolveGate) and the
+// texts inlined, so the recorded gate holds what the scores came from.
+struct RetrievalExpert {
+  std::vector<std::string> exemplars;
+  std::vector<std::string> files;  // exemplars_file: .csv (MMLU rows) or text (one exemplar per line)
+};
+struct RetrievalConfig {
+  int neighbours = 1;
+  std::vector<RetrievalExpert> experts;  // one per model
+  bool configured() const { return !experts.empty(); }
+};
+
 struct GateConfig {
-  std::string policy;  // "" (none) | uniform | static | table | calibrated | entropy | router
+  std::string policy;  // "" (none) | uniform | static | table | calibrated | entropy | router | retrieval
   int topK = 0;        // 0: every expert
   double temperature = 1.0;
   std::vector<double> weights;  // static
@@ -60,6 +79,7 @@ struct GateConfig {
   std::string fittedSplit, fittedDataRoot;
   std::string calibrationFile;  // calibrated
   RouterConfig router;
+  RetrievalConfig retrieval;
   std::string origin;  // "FILE:LINE" of the `gate:` section it was read from (messages only)
 
   bool enabled() const { return !policy.empty(); }
@@ -80,5 +100,7 @@ void validateGate(const GateConfig& gate, size_t experts, bool offline = false);
 std::string gateYaml(const GateConfig& gate);
 // The router section alone (empty when not configured): what the stored router scores depend on.
 std::string routerYaml(const RouterConfig& router);
+// The retrieval section alone (empty when not configured), the same for retrieval scores.
+std::string retrievalYaml(const RetrievalConfig& retrieval);
 
 }  // namespace moe

@@ -9,6 +9,8 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "coordinator/mmlu.h"
+#include "coordinator/prompt.h"
 
 namespace moe {
 namespace {
@@ -36,6 +38,25 @@ std::string listText(const std::vector<std::string>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
   return s + "]";
+}
+
+// A retrieval exemplars file: MMLU-format CSV rows (.csv) as the question part of a prompt, or
+// one exemplar per non-empty line of text.
+std::vector<std::string> readExemplars(const std::string& path) {
+  std::vector<std::string> out;
+  const bool csv = path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
+  if (csv) {
+    for (const Question& q : readMmluFile(path, "exemplars", "exemplars"))
+      out.push_back(formatQuestion(q, PromptStyle::Original, false));
+  } else {
+    std::ifstream f(path);
+    MOE_CHECK(f, "gate retrieval: cannot read exemplars file '", path, "'");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.find_first_not_of(" \t\r") != std::string::npos) out.push_back(line);
+  }
+  MOE_CHECK(!out.empty(), "gate retrieval: exemplars file '", path, "' has no exemplars");
+  return out;
 }
 
 }  // namespace
@@ -113,6 +134,13 @@ GateConfig resolveGate(const GateConfig& gateIn, const std::vector<std::string>&
     gate.calibrationFile.clear();  // the fitted values are what the run records
     logInfo("gate calibrated: weights per ", gate.by, " fitted on ", fit.fittedOn, " (split ", fit.fittedSplit, ", ",
             val.rows.size(), " questions)");
+  }
+  for (auto& e : gate.retrieval.experts) {
+    for (const auto& file : e.files) {
+      const std::vector<std::string> texts = readExemplars(file);
+      e.exemplars.insert(e.exemplars.end(), texts.begin(), texts.end());
+    }
+    e.files.clear();  // inlined: the recorded gate holds the texts the scores come from
   }
   if (gate.policy == "table" || gate.policy == "calibrated") {
     MOE_CHECK(gate.tableExperts.empty() || gate.tableExperts == experts, "gate ", gate.policy,

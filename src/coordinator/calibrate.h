@@ -32,7 +32,8 @@ std::string calibratedTableYaml(const GateConfig& gate, const ResultsFile& file)
 
 // The gate as a run evaluating `split` of `dataRoot` with these experts uses it: policy
 // calibrated with a calibration_file gets its table fitted; a table's expert names must match;
-// a table fitted on the evaluated split of the same data is refused.
+// a table fitted on the evaluated split of the same data is refused; retrieval exemplar files are
+// read and inlined (use rows of another split than the evaluated one: dev or val).
 // `offline`: for moe-dist combine (validateGate's offline).
 GateConfig resolveGate(const GateConfig& gate, const std::vector<std::string>& experts, const std::string& split,
                        const std::string& dataRoot, bool offline = false);

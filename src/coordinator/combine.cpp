@@ -94,22 +94,27 @@ ResultsFile combineResults(const ResultsFile& src, const RunConfig& cfg) {
       in.categories.push_back(categoryOf.at(r.subject));
       in.entropy.insert(in.entropy.end(), r.expertEntropy.begin(), r.expertEntropy.end());
     }
-    if (gate.policy == "router") {
+    if (gate.policy == "router" || gate.policy == "retrieval") {
+      // The stored gate_scores were computed by the source run's router or retrieval section.
+      const bool router = gate.policy == "router";
       GateConfig stored;
       if (!sh.gateConfig.empty()) applyGateYamlString(stored, sh.gateConfig, src.path + " (attribute gate_config)");
-      MOE_CHECK(stored.router.configured(), "combine: gate router needs the router scores of a run with a "
-                                            "`router:` section; ", src.path, " has none (gate ",
-                sh.gatePolicy.empty() ? std::string("none") : sh.gatePolicy,
-                "): router scores come from the experts' forward passes");
-      MOE_CHECK(!gate.router.configured() || routerYaml(gate.router) == routerYaml(stored.router),
-                "combine: the router section differs from the one ", src.path,
-                " was run with; its stored scores come from those prompts (recomputing needs the models). Leave "
-                "`router:` out to use the stored scores");
+      const bool has = router ? stored.router.configured() : stored.retrieval.configured();
+      MOE_CHECK(has, "combine: gate ", gate.policy, " needs the ", gate.policy, " scores of a run with a `",
+                gate.policy, ":` section; ", src.path, " has none (gate ",
+                sh.gatePolicy.empty() ? std::string("none") : sh.gatePolicy, "): ", gate.policy,
+                " scores come from the experts' forward passes");
+      const bool differs = router ? gate.router.configured() && routerYaml(gate.router) != routerYaml(stored.router)
+                                  : gate.retrieval.configured() &&
+                                        retrievalYaml(gate.retrieval) != retrievalYaml(stored.retrieval);
+      MOE_CHECK(!differs, "combine: the ", gate.policy, " section differs from the one ", src.path,
+                " was run with; its stored scores come from that one (recomputing needs the models). Leave `",
+                gate.policy, ":` out to use the stored scores");
       for (size_t r = 0; r < N; ++r) {
         const auto& s = src.rows[r].gateScores;
         for (size_t e = 0; e < E; ++e)
           MOE_CHECK(s.size() == E && std::isfinite(s[e]), "combine: ", src.path, " row ", r, " (", src.rows[r].subject,
-                    ", index ", src.rows[r].index, ") has no router score for expert ", e);
+                    ", index ", src.rows[r].index, ") has no ", gate.policy, " score for expert ", e);
         in.routerScores.insert(in.routerScores.end(), s.begin(), s.end());
       }
     }

@@ -3,7 +3,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstring>
 
 #include "common/error.h"
@@ -240,6 +242,55 @@ void ExpertHost::prepareRouter(const RouterConfig& router, int expert) {
   if (!p.negative.empty()) negative_ = centroid(p.negative);
   logInfo("model '", name_, "': router ", router.mode, " centroids from ", p.positive.size(), " positive and ",
           p.negative.size(), " negative prompts");
+}
+
+std::vector<float> ExpertHost::hiddenStates(const std::vector<std::string>& texts) {
+  const int64_t H = hiddenSize();
+  std::vector<float> out;
+  out.reserve(texts.size() * static_cast<size_t>(H));
+  constexpr size_t kChunk = 8;
+  for (size_t first = 0; first < texts.size(); first += kChunk) {
+    std::vector<std::vector<int32_t>> ids;
+    for (size_t i = first; i < std::min(texts.size(), first + kChunk); ++i) {
+      std::vector<int32_t> t = tokenizer_->encode(texts[i], true);
+      if (t.size() > maxContext_) t.erase(t.begin(), t.end() - static_cast<std::ptrdiff_t>(maxContext_));
+      MOE_CHECK(!t.empty(), "model '", path_, "': text ", i, " has no tokens");
+      ids.push_back(std::move(t));
+    }
+    std::vector<float> logits, hidden;
+    model_->forward(ids, logits, &hidden);
+    out.insert(out.end(), hidden.begin(), hidden.end());
+  }
+  return out;
+}
+
+void ExpertHost::prepareRetrieval(const RetrievalConfig& retrieval, int expert) {
+  MOE_CHECK(expert >= 0 && static_cast<size_t>(expert) < retrieval.experts.size(), "gate.retrieval.experts has ",
+            retrieval.experts.size(), " entries; expert ", expert, " has none");
+  const std::vector<std::string>& texts = retrieval.experts[static_cast<size_t>(expert)].exemplars;
+  MOE_CHECK(!texts.empty(), "gate.retrieval.experts[", expert, "]: no exemplars");
+  exemplars_ = hiddenStates(texts);
+  neighbours_ = std::min<int>(retrieval.neighbours, static_cast<int>(texts.size()));
+  logInfo("model '", name_, "': retrieval over ", texts.size(), " exemplars, ", neighbours_, " nearest");
+}
+
+std::vector<float> ExpertHost::retrievalScores(const Batch& batch) {
+  MOE_CHECK(!exemplars_.empty(), "retrievalScores: no exemplars prepared");
+  const int64_t H = hiddenSize();
+  const size_t M = exemplars_.size() / static_cast<size_t>(H);
+  std::vector<std::string> texts;
+  for (const auto& q : batch.questions) texts.push_back(q.text);
+  const std::vector<float> hidden = hiddenStates(texts);
+  std::vector<float> scores(texts.size());
+  std::vector<double> sims(M);
+  for (size_t q = 0; q < texts.size(); ++q) {
+    for (size_t m = 0; m < M; ++m) sims[m] = cosine(hidden.data() + q * H, exemplars_.data() + m * H, H);
+    std::partial_sort(sims.begin(), sims.begin() + neighbours_, sims.end(), std::greater<double>());
+    double sum = 0;
+    for (int k = 0; k < neighbours_; ++k) sum += sims[k];
+    scores[q] = static_cast<float>(sum / neighbours_);
+  }
+  return scores;
 }
 
 std::vector<float> ExpertHost::routerScores(const Batch& batch, const std::vector<float>& hidden) const {

@@ -62,9 +62,18 @@ class ExpertHost {
   // Scores [B] for a batch; `hidden` from forward() (hidden and random modes).
   std::vector<float> routerScores(const Batch& batch, const std::vector<float>& hidden) const;
 
+  // Retrieval of Experts (gate.retrieval): this expert's exemplars as its final hidden states of
+  // each exemplar text; a question's score is the mean cosine of its `neighbours` nearest
+  // exemplars, the question as the hidden state of its zero-shot text (question, choices,
+  // "Answer:"), an extra forward pass of those short texts per batch.
+  void prepareRetrieval(const RetrievalConfig& retrieval, int expert);
+  std::vector<float> retrievalScores(const Batch& batch);
+
  private:
   std::vector<float> meanEmbedding(const std::vector<int32_t>& ids) const;
   std::vector<float> centroid(const std::vector<std::string>& prompts);
+  // Final hidden states [texts * hiddenSize()] of texts (each with BOS, left-truncated to the context).
+  std::vector<float> hiddenStates(const std::vector<std::string>& texts);
 
   std::string path_, name_, hash_;
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -76,6 +85,8 @@ class ExpertHost {
   std::vector<float> positive_, negative_;     // centroids; negative_ empty without negative prompts
   std::unique_ptr<WeightSource> embeddings_;   // cheap_embed: the checkpoint, for embedding rows
   std::string embeddingName_;
+  std::vector<float> exemplars_;  // retrieval: [M * hiddenSize()]
+  int neighbours_ = 1;
 };
 
 // FNV-1a 64 as 16 hex digits.

@@ -239,6 +239,7 @@ std::vector<float> batchWeights(GroupContext& ctx, const Batch& batch, const std
   const int64_t B = static_cast<int64_t>(batch.questions.size());
   routerScores.clear();
   if (ctx.gate.router.configured()) routerScores = gatherByQuestion(ctx.group, ctx.host.routerScores(batch, hidden), E);
+  if (ctx.gate.retrieval.configured()) routerScores = gatherByQuestion(ctx.group, ctx.host.retrievalScores(batch), E);
   std::vector<float> weights(B * E);
   if (!ctx.gate.enabled()) {
     for (int64_t b = 0; b < B; ++b)
@@ -288,7 +289,7 @@ std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) 
   ctx.host.forward(tokens, logits, needHidden ? &hidden : nullptr);
   const int64_t V = static_cast<int64_t>(logits.size()) / std::max<int64_t>(B, 1);
 
-  std::vector<float> routerScores;
+  std::vector<float> routerScores;  // router or retrieval scores, stored as gate_scores
   const std::vector<float> weights = batchWeights(ctx, batch, logits, V, hidden, routerScores);
 
   ChoiceStats mine, mix;
@@ -619,6 +620,8 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
     }
     if (gate.router.configured())
       collectiveStep(mpi, false, [&] { host->prepareRouter(gate.router, layout.expert); });
+    if (gate.retrieval.configured())
+      collectiveStep(mpi, false, [&] { host->prepareRetrieval(gate.retrieval, layout.expert); });
 
     // Rank 0: the results file (new, or resumed with the same configuration).
     std::unique_ptr<ResultsWriter> writer;

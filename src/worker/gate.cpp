@@ -68,10 +68,10 @@ std::vector<float> gateWeights(const GateConfig& gate, const GateInputs& in, con
   std::vector<float> w(static_cast<size_t>(B) * E);
   const std::string& p = gate.policy;
 
-  if (p == "entropy" || p == "router") {
+  if (p == "entropy" || p == "router" || p == "retrieval") {
     const std::vector<float>& src = p == "entropy" ? in.entropy : in.routerScores;
     MOE_CHECK(static_cast<int64_t>(src.size()) == B * E, "gate ", p, ": ", src.size(), " ",
-              p == "entropy" ? "entropies" : "router scores", " for ", B, " questions x ", E, " experts");
+              p == "entropy" ? "entropies" : "gate scores", " for ", B, " questions x ", E, " experts");
     std::vector<float> scores(src.size());
     for (size_t i = 0; i < src.size(); ++i) scores[i] = p == "entropy" ? -src[i] : src[i];
     const int k = gate.topK > 0 ? gate.topK : E;

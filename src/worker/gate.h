@@ -10,6 +10,7 @@
 //   calibrated  as table (the job fits the table first: coordinator/calibrate.h)
 //   entropy     w = softmax_e(-entropy[b, e] / T)   (lower entropy, more weight)
 //   router      w = softmax_e(score[b, e] / T)      (cosine to the expert's prompt centroid)
+//   retrieval   w = softmax_e(score[b, e] / T)      (mean cosine to the expert's nearest exemplars)
 // then top_k (k >= 1 and < E): keep the k largest weights of each row (ties: the lower expert
 // index), zero the rest, renormalise. For the softmax policies this is kernels::gateTopKCpu's
 // softmax over the top k scores, which is the same thing. Every row sums to 1.
@@ -30,7 +31,7 @@ struct GateInputs {
   std::vector<std::string> subjects;    // [B]
   std::vector<std::string> categories;  // [B]
   std::vector<float> entropy;           // [B * E] nats, each expert's own distribution (entropy policy)
-  std::vector<float> routerScores;      // [B * E] (router policy)
+  std::vector<float> routerScores;      // [B * E] router or retrieval scores (gate_scores)
 };
 
 // Weights [B * E], row-major. `runWeights` are the run's static --weights (empty: uniform).

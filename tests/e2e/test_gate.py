@@ -248,6 +248,40 @@ def policies(binary, tmp):
           f"router random: weights are softmax(scores / T) (max diff {d:.1e})")
     check(len({tuple(np.round(r["gate_scores"], 6)) for r in a.values()}) > 1, "router random: scores vary by question")
 
+    # Retrieval of Experts: each expert's exemplars are another split's rows of "its" subject (dev);
+    # a question's score is the mean cosine of its 2 nearest exemplars.
+    dev = [os.path.join(DATA, "dev", f"{s}_dev.csv") for s in ("astronomy", "nutrition", "philosophy")]
+
+    def retrieval_yaml(indices):
+        out = "  retrieval:\n    neighbours: 2\n    experts:\n"
+        for i in indices:
+            out += f"      - exemplars_file: {dev[i]}\n"
+        return out
+
+    ret_singles = []
+    for i, m in enumerate(EXPERTS):
+        cfg = write(os.path.join(tmp, f"ret_{m}.yaml"), "gate:\n  policy: retrieval\n" + retrieval_yaml([i]))
+        out = os.path.join(tmp, f"ret_{m}.h5")
+        run(binary, 1, [m], out, config=cfg)
+        ret_singles.append(load(out)[0])
+    cfg = write(os.path.join(tmp, "ret.yaml"), "gate:\n  policy: retrieval\n  temperature: 0.05\n" + retrieval_yaml([0, 1, 2]))
+    out = os.path.join(tmp, "mix_ret.h5")
+    run(binary, 3, EXPERTS, out, config=cfg)
+    rows, attrs = load(out)
+    check("exemplars: [" in text(attrs["gate_config"]) and "exemplars_file" not in text(attrs["gate_config"]),
+          "retrieval: the exemplar texts are inlined in gate_config")
+    d = max(float(np.max(np.abs(r["gate_scores"] - np.array([s[k]["gate_scores"][0] for s in ret_singles]))))
+            for k, r in rows.items())
+    check(d <= 1e-5, f"retrieval: the run's gate_scores equal each expert's own (max diff {d:.2e})")
+    compare_to_singles("retrieval", rows, ret_singles,
+                       lambda key, per: policy_weights("router", key, per, t=0.05), 1e-5)
+    # Offline: another temperature and top_k from the stored scores.
+    off = os.path.join(tmp, "ret_top1.h5")
+    tool(binary, "combine", out, "--gate", "retrieval", "--gate-temperature", "0.5", "--gate-top-k", "1",
+         "--output", off)
+    d = max(float(np.max(np.abs(r["weights"] - top_k(softmax(r["gate_scores"], 0.5), 1)))) for r in load(off)[0].values())
+    check(d == 0.0, "retrieval: combine re-routes top-1 from the stored scores")
+
     # Two replica groups give the same answers as one.
     cfg = write(os.path.join(tmp, "entropy6.yaml"), cases[3][1])
     out = os.path.join(tmp, "mix_entropy6.h5")

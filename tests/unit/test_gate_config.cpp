@@ -182,3 +182,32 @@ TEST(GateConfig, TableFileIsInlined) {
             std::string::npos)
       << e;
 }
+
+TEST(GateConfig, RetrievalSection) {
+  RunConfig c;
+  moe::applyYamlString(c,
+                       "gate:\n  policy: retrieval\n  top_k: 1\n  retrieval:\n    neighbours: 3\n    experts:\n"
+                       "      - exemplars: [\"a\", \"b\"]\n      - exemplars_file: x.csv\n",
+                       "g.yaml");
+  ASSERT_EQ(c.gate.retrieval.experts.size(), 2u);
+  EXPECT_EQ(c.gate.retrieval.neighbours, 3);
+  EXPECT_EQ(c.gate.retrieval.experts[0].exemplars, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(c.gate.retrieval.experts[1].files, (std::vector<std::string>{"x.csv"}));
+  EXPECT_NO_THROW(moe::validateGate(c.gate, 2));
+  EXPECT_NE(errorOf([&] { moe::validateGate(c.gate, 3); }).find("gate.retrieval.experts has 2 entries for 3 models"),
+            std::string::npos);
+  moe::GateConfig back;
+  moe::applyGateYamlString(back, moe::gateYaml(c.gate), "canonical");
+  EXPECT_EQ(moe::gateYaml(back), moe::gateYaml(c.gate));
+  c.gate.router.mode = "random";
+  EXPECT_NE(errorOf([&] { moe::validateGate(c.gate, 2); }).find("keep one"), std::string::npos);
+  std::string e = errorOf([] {
+    RunConfig x;
+    moe::applyYamlString(x, "gate:\n  retrieval:\n    experts:\n      - exemplar: [a]\n", "g.yaml");
+  });
+  EXPECT_NE(e.find("g.yaml:4: key 'gate.retrieval.experts[0].exemplar': unknown key"), std::string::npos) << e;
+  moe::GateConfig none;
+  none.policy = "retrieval";
+  EXPECT_NE(errorOf([&] { moe::validateGate(none, 2); }).find("policy retrieval needs a `retrieval:` section"),
+            std::string::npos);
+}

@@ -120,8 +120,16 @@ TEST(GatePolicies, RouterIsSoftmaxOfScoresOverT) {
   const double a = std::exp(2.0) / (std::exp(2.0) + std::exp(-2.0));
   expectRow(w, 0, {a, 1 - a});
   in.routerScores.clear();
-  EXPECT_NE(errorOf([&] { moe::gateWeights(policy("router"), in, {}); }).find("0 router scores for 1 questions"),
+  EXPECT_NE(errorOf([&] { moe::gateWeights(policy("router"), in, {}); }).find("0 gate scores for 1 questions"),
             std::string::npos);
+}
+
+TEST(GatePolicies, RetrievalIsSoftmaxOfItsScores) {
+  GateInputs in = shape(1, 3);
+  in.routerScores = {0.9f, 0.5f, 0.7f};
+  // T = 0.1, top 2: exp(9) and exp(7) renormalised.
+  const double a = std::exp(9.0) / (std::exp(9.0) + std::exp(7.0));
+  expectRow(moe::gateWeights(policy("retrieval", 2, 0.1), in, {}), 0, {a, 0, 1 - a}, 1e-6);
 }
 
 TEST(GatePolicies, TopKKeepsTheLargestAndRenormalises) {
