@@ -603,6 +603,45 @@ void writeAccuracyRows(hid_t g, const std::string& prefix, const std::vector<Acc
   writeDataset<double>(g, (prefix + "_stderr").c_str(), {k, m}, se);
 }
 
+// summary/routing (gated runs): the report's routing table, rows overall, categories, subjects.
+void writeRouting(hid_t summary, const RoutingSummary& rt) {
+  Group g(MOE_H5_ID(H5Gcreate2(summary, "routing", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+  writeAttr(g.get(), "policy", rt.policy);
+  std::vector<const RoutingRow*> rows = {&rt.overall};
+  std::vector<std::string> sections = {"overall"};
+  for (const auto& r : rt.categories) {
+    rows.push_back(&r);
+    sections.push_back("category");
+  }
+  for (const auto& r : rt.subjects) {
+    rows.push_back(&r);
+    sections.push_back("subject");
+  }
+  const hsize_t k = rows.size(), e = rt.overall.meanWeight.size();
+  std::vector<std::string> names;
+  std::vector<int64_t> n, top1, oracle;
+  std::vector<double> weight, share, top1Acc, oracleAcc;
+  for (const RoutingRow* r : rows) {
+    names.push_back(r->name);
+    n.push_back(r->n);
+    weight.insert(weight.end(), r->meanWeight.begin(), r->meanWeight.end());
+    share.insert(share.end(), r->topShare.begin(), r->topShare.end());
+    top1.push_back(r->top1.correct);
+    oracle.push_back(r->oracle.correct);
+    top1Acc.push_back(r->top1.value);
+    oracleAcc.push_back(r->oracle.value);
+  }
+  writeStringDataset(g.get(), "names", names);
+  writeStringDataset(g.get(), "sections", sections);
+  writeDataset<int64_t>(g.get(), "n", {k}, n);
+  writeDataset<double>(g.get(), "mean_weight", {k, e}, weight);
+  writeDataset<double>(g.get(), "top1_share", {k, e}, share);
+  writeDataset<int64_t>(g.get(), "gate_top1_correct", {k}, top1);
+  writeDataset<double>(g.get(), "gate_top1_accuracy", {k}, top1Acc);
+  writeDataset<int64_t>(g.get(), "oracle_correct", {k}, oracle);
+  writeDataset<double>(g.get(), "oracle_accuracy", {k}, oracleAcc);
+}
+
 void writeSummary(hid_t f, const RunSummary& s) {
   if (MOE_H5_ID(H5Lexists(f, "summary", H5P_DEFAULT)) > 0) MOE_H5_CHECK(H5Ldelete(f, "summary", H5P_DEFAULT));
   Group g(MOE_H5_ID(H5Gcreate2(f, "summary", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
@@ -632,6 +671,7 @@ void writeSummary(hid_t f, const RunSummary& s) {
   writeDataset<double>(g.get(), "macro_stderr", {m}, macroSe);
   writeDataset<double>(g.get(), "expert_letter_mass_mean", {s.expertLetterMass.size()}, s.expertLetterMass);
   writeDataset<double>(g.get(), "mixture_letter_mass_mean", {}, {s.mixtureLetterMass});
+  if (s.routing.gated) writeRouting(g.get(), s.routing);
 
   const MixtureComparison& c = s.comparison;
   Group cg(MOE_H5_ID(H5Gcreate2(g.get(), "mixture_vs_best", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));

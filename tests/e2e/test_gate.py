@@ -323,6 +323,18 @@ def policies(binary, tmp):
     check(ok, "router top_k 1: each question is its best-scoring expert's, exactly")
     chosen = {int(np.argmax(r["weights"])) for r in rows.values()}
     print(f"     router top_k 1 chose experts {sorted(chosen)}")
+    # The summary group's routing table: overall row from the rows themselves.
+    with h5py.File(out, "r") as f:
+        g = f["summary/routing"]
+        w = np.array([r["weights"] for r in rows.values()])
+        top = np.argmax(w, axis=1)
+        right = np.array([r["expert_correct"][t] for r, t in zip(rows.values(), top)])
+        ok = (text(g["names"][0]) == "overall" and int(g["n"][0]) == len(rows) and
+              np.allclose(g["mean_weight"][0], w.mean(axis=0)) and
+              np.allclose(g["top1_share"][0], np.bincount(top, minlength=3) / len(rows)) and
+              int(g["gate_top1_correct"][0]) == int(right.sum()) and
+              int(g["oracle_correct"][0]) == int(sum(r["expert_correct"].any() for r in rows.values())))
+    check(ok, "summary/routing: overall mean weight, top-1 share, gate top-1 and oracle counts")
 
 
 def same_numbers(a, b, what, tol=1e-6):

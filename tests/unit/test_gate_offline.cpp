@@ -2,6 +2,7 @@
 // calibrate (coordinator/calibrate.h), the gate attributes of the results file and the report's
 // routing section.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <cmath>
 #include <cstdio>
@@ -249,6 +250,17 @@ TEST(GateResults, AttributesAndScoresRoundTripThroughTheFile) {
   EXPECT_NE(formatReport(back, s, "json").find("\"gate_top1_accuracy\""), std::string::npos);
   EXPECT_NE(formatReport(back, s, "csv").find("routing_section,name,n"), std::string::npos);
   EXPECT_NE(formatReport(back, s, "markdown").find("### routing (gate router)"), std::string::npos);
+  // The summary group carries the same table: row 0 overall, gate top-1 right count.
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  ASSERT_GT(H5Lexists(f, "summary/routing", H5P_DEFAULT), 0);
+  std::vector<int64_t> top1(1 + s.routing.categories.size() + s.routing.subjects.size());
+  hid_t d = H5Dopen2(f, "summary/routing/gate_top1_correct", H5P_DEFAULT);
+  ASSERT_GE(d, 0);
+  ASSERT_GE(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, top1.data()), 0);
+  EXPECT_EQ(top1[0], right);
+  H5Dclose(d);
+  H5Fclose(f);
   std::remove(path.c_str());
 }
 
