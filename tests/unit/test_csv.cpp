@@ -10,6 +10,9 @@
 
 #include "common/error.h"
 #include "coordinator/csv.h"
+#include "test_util.h"
+
+using moe::test::errorOf;
 
 using moe::CsvRecord;
 using moe::parseCsv;
@@ -30,14 +33,6 @@ std::vector<size_t> linesOf(const std::vector<CsvRecord>& recs) {
   return v;
 }
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::string parseError(const std::string& text) {
   return errorOf([&] { parseCsv(text, "f.csv"); });

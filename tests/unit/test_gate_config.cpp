@@ -8,6 +8,9 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "test_util.h"
+
+using moe::test::errorOf;
 
 using moe::RunConfig;
 
@@ -15,14 +18,6 @@ namespace {
 RunConfig parse(std::vector<const char*> args) {
   args.insert(args.begin(), "moe-dist");
   return moe::parseCommandLine(static_cast<int>(args.size()), args.data(), 1);
-}
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 std::string writeTemp(const std::string& text) {
   char name[] = "/tmp/moe_gate_XXXXXX";

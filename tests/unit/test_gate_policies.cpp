@@ -5,6 +5,9 @@
 
 #include "common/error.h"
 #include "worker/gate.h"
+#include "test_util.h"
+
+using moe::test::errorOf;
 
 using moe::GateConfig;
 using moe::GateInputs;
@@ -36,14 +39,6 @@ void expectRow(const std::vector<float>& w, int64_t row, const std::vector<doubl
   EXPECT_NEAR(sum, 1.0, 1e-6) << "row " << row;
 }
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 
 #include "comm/mpi_communicator.h"
 #include "comm/mpi_session.h"
+#include "mpi_test_main.h"
 #include "kernels/weighted_softmax.h"
 #include "worker/mixture.h"
 
@@ -116,12 +117,5 @@ INSTANTIATE_TEST_SUITE_P(ModesAndSpaces, Mixture,
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   moe::MpiSession mpi(&argc, &argv);
-  if (mpi.rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS();
-  int anyFailed = 0;
-  MPI_Allreduce(&failed, &anyFailed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return anyFailed;
+  return moe::test::runAllTestsOnAllRanks(mpi.rank());
 }

@@ -11,6 +11,9 @@
 
 #include "common/error.h"
 #include "coordinator/mmlu.h"
+#include "test_util.h"
+
+using moe::test::errorOf;
 
 namespace fs = std::filesystem;
 
@@ -18,14 +21,6 @@ namespace {
 
 const std::string kSample = MOE_SOURCE_DIR "/data/sample";
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A throw-away data set folder, removed at the end of the test.
 class TempRoot {

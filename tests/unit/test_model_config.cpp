@@ -6,6 +6,9 @@
 
 #include "common/error.h"
 #include "worker/model_config.h"
+#include "test_util.h"
+
+using moe::test::errorOf;
 
 using moe::Activation;
 using moe::ModelConfig;
@@ -16,14 +19,6 @@ using moe::parseModelConfigText;
 namespace {
 const std::string kModels = std::string(MOE_SOURCE_DIR) + "/tests/fixtures/models/";
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 ModelConfig parse(const std::string& json) { return parseModelConfigText(json, "cfg.json"); }
 std::string parseError(const std::string& json) { return errorOf([&] { parse(json); }); }
 

@@ -17,6 +17,9 @@
 #include "worker/expert.h"
 #include "worker/safetensors.h"
 #include "worker/torch/torch_runtime.h"
+#include "test_util.h"
+
+using moe::test::errorOf;
 
 namespace fs = std::filesystem;
 using moe::EngineOptions;
@@ -40,14 +43,6 @@ Json readJson(const std::string& path) {
   return Json::parse(in);
 }
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 EngineOptions opts(const std::string& dtype = "auto") {
   EngineOptions o;

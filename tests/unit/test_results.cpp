@@ -18,6 +18,9 @@
 #include "coordinator/results.h"
 #include "coordinator/stats.h"
 #include "test_results_synthetic.h"
+#include "test_util.h"
+
+using moe::test::errorOf;
 
 using namespace moe;
 using moe::testing::SyntheticOptions;
@@ -30,14 +33,6 @@ std::string tempPath(const std::string& name) {
   return ::testing::TempDir() + "moe_results_" + std::to_string(getpid()) + "_" + name;
 }
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const moe::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool sameFloat(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 void expectSameFloats(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
