@@ -34,6 +34,15 @@ struct EngineOptions {
   int threads = 0;
 };
 
+// What the last forward() did, for the run's cost accounting.
+struct ForwardStats {
+  int64_t promptTokens = 0;    // tokens of the batch's prompts (sum of their lengths)
+  int64_t computedTokens = 0;  // tokens run through the model: promptTokens minus cachedTokens
+  int64_t cachedTokens = 0;    // prompt tokens whose keys/values came from the prefix cache
+  int64_t paddedTokens = 0;    // batch rows x longest computed length (attention's padded work)
+  double seconds = 0;          // wall time of forward(), host copies included
+};
+
 class Expert {
  public:
   // Loads a Hugging Face model folder (config.json + safetensors) or a .gguf file (its metadata
@@ -67,6 +76,12 @@ class Expert {
   // last forward, [batch, numLayers, numExperts] row-major (padding not counted). Empty for
   // dense models.
   const std::vector<int32_t>& routerCounts() const;
+
+  // Statistics of the last forward() (zeros before the first).
+  const ForwardStats& lastForwardStats() const;
+  // Bytes of the model's parameters on its device in the run dtype (embedding counted once when
+  // tied).
+  int64_t modelBytes() const;
 
  private:
   struct Impl;

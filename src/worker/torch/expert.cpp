@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "common/error.h"
@@ -104,6 +105,7 @@ struct Expert::Impl {
   at::Device device{at::kCPU};
   std::unique_ptr<Transformer> model;
   std::vector<int32_t> routerCounts;
+  ForwardStats stats;
 };
 
 Expert::Expert(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -146,6 +148,8 @@ int64_t Expert::numLayers() const { return impl_->config.numLayers; }
 const std::string& Expert::device() const { return impl_->deviceName; }
 const std::string& Expert::dtype() const { return impl_->dtypeName; }
 const std::vector<int32_t>& Expert::routerCounts() const { return impl_->routerCounts; }
+const ForwardStats& Expert::lastForwardStats() const { return impl_->stats; }
+int64_t Expert::modelBytes() const { return impl_->model->parameterBytes(); }
 
 std::string Expert::describe() const {
   return moe::describe(impl_->config) + " on " + impl_->deviceName + ", " + impl_->dtypeName;
@@ -154,7 +158,9 @@ std::string Expert::describe() const {
 void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
                      std::vector<float>* hidden) {
   const ModelConfig& c = impl_->config;
+  const auto started = std::chrono::steady_clock::now();
   impl_->routerCounts.clear();
+  impl_->stats = ForwardStats{};
   logits.clear();
   if (hidden != nullptr) hidden->clear();
   if (batch.empty()) return;
@@ -214,6 +220,11 @@ void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector
     at::Tensor rc = out.routerCounts.to(at::kInt).contiguous();
     impl_->routerCounts.assign(rc.data_ptr<int32_t>(), rc.data_ptr<int32_t>() + rc.numel());
   }
+  ForwardStats& st = impl_->stats;
+  for (const auto& p : batch) st.promptTokens += static_cast<int64_t>(p.size());
+  st.computedTokens = st.promptTokens;
+  st.paddedTokens = B * T;
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
 }  // namespace moe

@@ -4,6 +4,7 @@
 // routing weights in float32 cast back before weighting.
 #include "worker/torch/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -312,6 +313,35 @@ Transformer::Transformer(const ModelConfig& c, const WeightSource& w, at::Device
   } else {
     lmHead_ = r.get("lm_head.weight", {V, H});
   }
+}
+
+int64_t Transformer::parameterBytes() const {
+  std::vector<const void*> seen;
+  int64_t total = 0;
+  auto add = [&](const at::Tensor& t) {
+    if (!t.defined()) return;
+    const void* p = t.data_ptr();
+    if (std::find(seen.begin(), seen.end(), p) != seen.end()) return;
+    seen.push_back(p);
+    total += static_cast<int64_t>(t.nbytes());
+  };
+  auto addNorm = [&](const Norm& n) { add(n.weight); add(n.bias); };
+  auto addLinear = [&](const Linear& l) { add(l.weight); add(l.bias); };
+  auto addMlp = [&](const Mlp& m) { addLinear(m.in); addLinear(m.down); };
+  add(embed_);
+  add(positions_);
+  add(lmHead_);
+  addNorm(finalNorm_);
+  for (const DecoderLayer& L : layers_) {
+    addNorm(L.attnNorm);
+    addNorm(L.mlpNorm);
+    addLinear(L.qkv);
+    addLinear(L.out);
+    addMlp(L.mlp);
+    addLinear(L.moe.router);
+    for (const Mlp& e : L.moe.experts) addMlp(e);
+  }
+  return total;
 }
 
 std::pair<at::Tensor, at::Tensor> Transformer::rotary(const at::Tensor& positions) const {

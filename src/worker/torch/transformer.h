@@ -117,6 +117,8 @@ class Transformer {
   const ModelConfig& config() const { return config_; }
   at::Device device() const { return device_; }
   at::ScalarType dtype() const { return dtype_; }
+  // Bytes of all parameters (shared tensors counted once).
+  int64_t parameterBytes() const;
 
  private:
   // Rotary cos/sin [N, 1, headDim] (run dtype) for the given positions [N].
