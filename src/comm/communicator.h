@@ -27,4 +27,19 @@ class Communicator {
   virtual void barrier() = 0;
 };
 
+// A Communicator whose buffers live in device memory (NcclCommunicator). Its collectives are ordered
+// on the caller's compute stream without host waits: each one runs after the work enqueued on that
+// stream before it, and the work enqueued there afterwards sees its result. Code that holds a plain
+// Communicator& asks `dynamic_cast<DeviceCommunicator*>` whether it may pass device pointers
+// (src/worker/mixture_device.cpp); a host-memory Communicator needs host buffers.
+class DeviceCommunicator : public Communicator {
+ public:
+  // The stream (a cudaStream_t; nullptr is the legacy default stream) collectives are ordered on.
+  virtual void setComputeStream(void* stream) = 0;
+  virtual void* computeStream() const = 0;
+  // The host waits until the work enqueued on `stream` is done; unlike cudaStreamSynchronize it
+  // throws instead of hanging when a peer of a pending collective has failed.
+  virtual void waitStream(void* stream) = 0;
+};
+
 }  // namespace moe

@@ -1,5 +1,5 @@
-// Move-only owners of CUDA handles: a stream, an event, a device buffer, and a guard that makes a
-// device current for a scope. Header-only; only with MOE_USE_CUDA. Destructors never throw (an error
+// Move-only owners of CUDA handles: a stream, an event, a device buffer, a pinned host buffer, and a
+// guard that makes a device current for a scope. Header-only; only with MOE_USE_CUDA. Destructors never throw (an error
 // while releasing is ignored: the process is usually unwinding from another error already).
 #pragma once
 
@@ -118,6 +118,35 @@ class DeviceBuffer {
     MOE_CHECK(n <= count_, "DeviceBuffer: download of ", n, " elements from ", count_);
     MOE_CUDA_CHECK(cudaMemcpy(host, ptr_, n * sizeof(T), cudaMemcpyDeviceToHost));
   }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t count_ = 0;
+};
+
+// `count` elements of T in page-locked host memory (cudaMallocHost), the staging memory of
+// asynchronous copies: a cudaMemcpyAsync to pageable memory would make the host wait for the stream.
+// Note cudaFreeHost may synchronise the device: keep one alive and reuse it.
+template <typename T>
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(size_t count) : count_(count) {
+    if (count_ > 0) MOE_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&ptr_), count_ * sizeof(T)));
+  }
+  ~PinnedBuffer() {
+    if (ptr_) cudaFreeHost(ptr_);
+  }
+  PinnedBuffer(PinnedBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(count_, o.count_);
+    return *this;
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  T* get() const { return ptr_; }
+  size_t size() const { return count_; }
 
  private:
   T* ptr_ = nullptr;

@@ -50,7 +50,7 @@ namespace moe {
 
 class MpiSession;
 
-class NcclCommunicator final : public Communicator {
+class NcclCommunicator final : public DeviceCommunicator {
  public:
   // localRank % (devices this process sees); throws when it sees none.
   static int deviceForLocalRank(int localRank);
@@ -80,13 +80,13 @@ class NcclCommunicator final : public Communicator {
 
   // The stream the caller's kernels run on (a cudaStream_t, e.g. libtorch's current stream);
   // nullptr is the legacy default stream, which is also the initial value.
-  void setComputeStream(void* stream) { compute_ = static_cast<cudaStream_t>(stream); }
-  void* computeStream() const { return compute_; }
+  void setComputeStream(void* stream) override { compute_ = static_cast<cudaStream_t>(stream); }
+  void* computeStream() const override { return compute_; }
   void* commStream() const { return commStream_ ? commStream_->get() : nullptr; }
   int device() const { return device_; }
 
   // The host waits until the work enqueued on `stream` is done, watching NCCL for errors.
-  void waitStream(void* stream);
+  void waitStream(void* stream) override;
   // waitStream(commStream()).
   void synchronize();
   // How long a host wait (or an operation being issued) may take before it counts as a failed
