@@ -2,6 +2,7 @@
 #include "worker/gguf_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common/error.h"
@@ -41,15 +42,12 @@ int64_t optionalId(const GgufFile& f, const std::string& key) {
   return f.has(key) ? f.getInt(key) : -1;
 }
 
-ModelConfig llamaConfig(const GgufFile& f) {
-  ArchKeys k(f, "llama");
+// The keys llama and gemma3 share ("<arch>.embedding_length" ...), as transformers' GGUF loader
+// maps them.
+ModelConfig decoderConfig(const GgufFile& f, const std::string& arch) {
+  ArchKeys k(f, arch);
   ModelConfig c;
   c.file = f.name();
-  c.architecture = "LlamaForCausalLM";
-  c.modelType = "llama";
-  c.family = ModelFamily::Llama;
-  c.hiddenAct = Activation::Silu;
-
   c.hiddenSize = k.positive("embedding_length");
   c.intermediateSize = k.positive("feed_forward_length");
   c.numLayers = k.positive("block_count");
@@ -81,8 +79,8 @@ ModelConfig llamaConfig(const GgufFile& f) {
   }
   if (k.has("expert_count")) {
     const int64_t e = f.getInt(k.key("expert_count"));
-    MOE_CHECK(e == 0, f.name(), ": key '", k.key("expert_count"), "' = ", e,
-              ": mixture-of-experts llama GGUF files are not supported");
+    MOE_CHECK(e == 0, f.name(), ": key '", k.key("expert_count"), "' = ", e, ": mixture-of-experts ", arch,
+              " GGUF files are not supported");
   }
 
   c.normEps = k.number("attention.layer_norm_rms_epsilon", 1e-6);
@@ -103,7 +101,7 @@ ModelConfig llamaConfig(const GgufFile& f) {
   MOE_CHECK(f.findTensor("rope_freqs.weight") == nullptr, f.name(),
             ": tensor 'rope_freqs.weight' (rope frequency factors, Llama 3 scaling) is not supported");
 
-  // Vocabulary: llama.vocab_size, else the tokenizer's token count, else the embedding's rows.
+  // Vocabulary: <arch>.vocab_size, else the tokenizer's token count, else the embedding's rows.
   const GgufTensorInfo* embed = f.findTensor("token_embd.weight");
   MOE_CHECK(embed != nullptr, f.name(), ": missing tensor 'token_embd.weight'");
   const int64_t embedRows = embed->nDims == 2 ? embed->ne[1] : -1;
@@ -124,13 +122,45 @@ ModelConfig llamaConfig(const GgufFile& f) {
   return c;
 }
 
+ModelConfig llamaConfig(const GgufFile& f) {
+  ModelConfig c = decoderConfig(f, "llama");
+  c.architecture = "LlamaForCausalLM";
+  c.modelType = "llama";
+  c.family = ModelFamily::Llama;
+  c.hiddenAct = Activation::Silu;
+  return c;
+}
+
+// Gemma 3 as transformers' GGUF loader builds it: Gemma3TextConfig's defaults for what the file
+// does not say (query_pre_attn_scalar 256, rope_local_base_freq 10000, a sliding-window pattern of
+// 6: five local layers, then one global, as llama.cpp also hard-codes for gemma3), the window from
+// gemma3.attention.sliding_window.
+ModelConfig gemma3Config(const GgufFile& f) {
+  ModelConfig c = decoderConfig(f, "gemma3");
+  ArchKeys k(f, "gemma3");
+  c.architecture = "Gemma3ForCausalLM";
+  c.modelType = "gemma3_text";
+  c.family = ModelFamily::Gemma3;
+  c.hiddenAct = Activation::GeluTanh;
+  c.embedScale = std::sqrt(static_cast<double>(c.hiddenSize));
+  c.queryScale = 1.0 / std::sqrt(256.0);
+  c.ropeLocalTheta = 10000.0;
+  c.slidingWindow = k.has("attention.sliding_window") ? k.positive("attention.sliding_window") : 4096;
+  c.layerSliding.assign(static_cast<size_t>(c.numLayers), 0);
+  for (int64_t l = 0; l < c.numLayers; ++l) c.layerSliding[static_cast<size_t>(l)] = (l + 1) % 6 != 0;
+  MOE_CHECK(!k.has("final_logit_softcapping") && !k.has("attn_logit_softcapping"), f.name(),
+            ": logit soft-capping keys are not supported for gemma3 GGUF files");
+  return c;
+}
+
 }  // namespace
 
 ModelConfig modelConfigFromGguf(const GgufFile& file) {
   MOE_CHECK(file.has("general.architecture"), file.name(), ": required key 'general.architecture' is missing");
   const std::string arch = file.getString("general.architecture");
   if (arch == "llama") return llamaConfig(file);
-  MOE_THROW(file.name(), ": general.architecture '", arch, "' is not supported (supported: llama)");
+  if (arch == "gemma3") return gemma3Config(file);
+  MOE_THROW(file.name(), ": general.architecture '", arch, "' is not supported (supported: llama, gemma3)");
 }
 
 GgufModelWeights::GgufModelWeights(const std::string& path) : GgufModelWeights(GgufFile::open(path)) {}
@@ -138,13 +168,17 @@ GgufModelWeights::GgufModelWeights(const std::string& path) : GgufModelWeights(G
 GgufModelWeights::GgufModelWeights(GgufFile file)
     : weights_(std::move(file)), config_(modelConfigFromGguf(weights_.gguf())) {
   const GgufFile& f = weights_.gguf();
+  const bool gemma = config_.family == ModelFamily::Gemma3;
   // Tensors the engine never reads would silently change the model: refuse them by name.
   for (const GgufTensorInfo& t : f.tensors()) {
     const std::string& n = t.name;
     MOE_CHECK(n.size() < 5 || n.compare(n.size() - 5, 5, ".bias") != 0, f.name(), ": tensor '", n,
-              "': biases are not supported for llama GGUF files");
+              "': biases are not supported for ", config_.modelType, " GGUF files");
   }
-  auto add = [&](const std::string& hf, const std::string& gguf, int64_t ropeHeads, bool required) {
+  // normShift: llama.cpp's converter stores Gemma's RMSNorm weights as 1 + w; Hugging Face's
+  // checkpoints (and so the engine) hold w, and transformers' GGUF loader subtracts 1 too.
+  auto add = [&](const std::string& hf, const std::string& gguf, int64_t ropeHeads, bool required,
+                 bool normShift = false) {
     if (!weights_.has(gguf)) {
       MOE_CHECK(!required, f.name(), ": missing tensor '", gguf, "' (for ", hf, ")");
       return;
@@ -157,24 +191,40 @@ GgufModelWeights::GgufModelWeights(GgufFile file)
                 " rotary heads of even size");
     }
     order_.push_back(hf);
-    entries_.emplace(hf, Entry{gguf, ropeHeads, std::move(m)});
+    entries_.emplace(hf, Entry{gguf, ropeHeads, normShift, std::move(m)});
   };
+  // Llama files carry Q and K permuted for ggml's pairwise rope; Gemma's (NeoX-style rope) do not.
+  const int64_t qHeads = gemma ? 0 : config_.numHeads, kHeads = gemma ? 0 : config_.numKvHeads;
   add("model.embed_tokens.weight", "token_embd.weight", 0, true);
   for (int64_t l = 0; l < config_.numLayers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     const std::string h = "model.layers." + std::to_string(l) + ".";
-    add(h + "input_layernorm.weight", b + "attn_norm.weight", 0, true);
-    add(h + "self_attn.q_proj.weight", b + "attn_q.weight", config_.numHeads, true);
-    add(h + "self_attn.k_proj.weight", b + "attn_k.weight", config_.numKvHeads, true);
+    add(h + "input_layernorm.weight", b + "attn_norm.weight", 0, true, gemma);
+    add(h + "self_attn.q_proj.weight", b + "attn_q.weight", qHeads, true);
+    add(h + "self_attn.k_proj.weight", b + "attn_k.weight", kHeads, true);
     add(h + "self_attn.v_proj.weight", b + "attn_v.weight", 0, true);
     add(h + "self_attn.o_proj.weight", b + "attn_output.weight", 0, true);
-    add(h + "post_attention_layernorm.weight", b + "ffn_norm.weight", 0, true);
+    if (gemma) {
+      add(h + "self_attn.q_norm.weight", b + "attn_q_norm.weight", 0, true, true);
+      add(h + "self_attn.k_norm.weight", b + "attn_k_norm.weight", 0, true, true);
+      add(h + "post_attention_layernorm.weight", b + "post_attention_norm.weight", 0, true, true);
+      add(h + "pre_feedforward_layernorm.weight", b + "ffn_norm.weight", 0, true, true);
+      add(h + "post_feedforward_layernorm.weight", b + "post_ffw_norm.weight", 0, true, true);
+    } else {
+      add(h + "post_attention_layernorm.weight", b + "ffn_norm.weight", 0, true);
+    }
     add(h + "mlp.gate_proj.weight", b + "ffn_gate.weight", 0, true);
     add(h + "mlp.up_proj.weight", b + "ffn_up.weight", 0, true);
     add(h + "mlp.down_proj.weight", b + "ffn_down.weight", 0, true);
   }
-  add("model.norm.weight", "output_norm.weight", 0, true);
+  add("model.norm.weight", "output_norm.weight", 0, true, gemma);
   add("lm_head.weight", "output.weight", 0, false);
+  // Any other tensor is one the engine would ignore: refuse it rather than compute another model.
+  std::unordered_map<std::string, bool> used;
+  for (const auto& [hf, e] : entries_) used[e.ggufName] = true;
+  for (const GgufTensorInfo& t : f.tensors())
+    MOE_CHECK(used.count(t.name) != 0, f.name(), ": tensor '", t.name, "' is not part of a ", config_.modelType,
+              " model as moe-dist computes it (unsupported feature)");
 }
 
 const GgufModelWeights::Entry& GgufModelWeights::entry(const std::string& name) const {
@@ -192,6 +242,11 @@ void GgufModelWeights::readF32(const std::string& name, float* out) const {
   const Entry& e = entry(name);
   if (e.ropeHeads == 0) {
     weights_.readF32(e.ggufName, out);
+    if (e.normShift) {
+      int64_t n = 1;
+      for (int64_t d : e.meta.shape) n *= d;
+      for (int64_t i = 0; i < n; ++i) out[i] -= 1.0f;
+    }
     return;
   }
   const int64_t rows = e.meta.shape[0];
@@ -213,7 +268,7 @@ void GgufModelWeights::readF32(const std::string& name, float* out) const {
 
 const void* GgufModelWeights::rawData(const std::string& name) const {
   const Entry& e = entry(name);
-  if (e.ropeHeads > 0) return nullptr;
+  if (e.ropeHeads > 0 || e.normShift) return nullptr;
   return weights_.rawData(e.ggufName);
 }
 

@@ -9,7 +9,14 @@
 //           Tensors: token_embd -> model.embed_tokens, blk.N.attn_norm/attn_q/attn_k/attn_v/
 //           attn_output/ffn_norm/ffn_gate/ffn_up/ffn_down -> model.layers.N.*, output_norm ->
 //           model.norm, output -> lm_head (absent: the embedding is tied, as transformers does).
-//   anything else is refused, naming the file and the value.
+//   gemma3  the same keys under gemma3.*, plus attention.sliding_window; Gemma3TextConfig's defaults
+//           for the rest (query_pre_attn_scalar 256, local rope base 10000, five sliding layers
+//           then one global). Tensors as llama's, plus attn_q_norm/attn_k_norm -> self_attn.q_norm/
+//           k_norm, post_attention_norm -> post_attention_layernorm, ffn_norm ->
+//           pre_feedforward_layernorm, post_ffw_norm -> post_feedforward_layernorm. Q and K are not
+//           permuted (NeoX-style rope); every norm weight is stored as 1 + w and read back as w.
+//   anything else is refused, naming the file and the value. A tensor the mapping does not use
+//   is refused too (it would be silently ignored).
 //
 // Why Q and K are permuted: llama.cpp's converter reorders the rows of q_proj and k_proj within
 // each head from Hugging Face's rotary layout (first half / second half of the head dimension) to
@@ -52,7 +59,8 @@ class GgufModelWeights : public WeightSource {
   bool has(const std::string& name) const override;
   const TensorMeta& meta(const std::string& name) const override;
   void readF32(const std::string& name, float* out) const override;
-  // nullptr for the permuted Q/K tensors (read them with readF32) and block-quantized types.
+  // nullptr for the permuted Q/K tensors and shifted Gemma norms (read them with readF32) and
+  // block-quantized types.
   const void* rawData(const std::string& name) const override;
   const std::string& origin() const override { return weights_.origin(); }
 
@@ -60,6 +68,7 @@ class GgufModelWeights : public WeightSource {
   struct Entry {
     std::string ggufName;
     int64_t ropeHeads = 0;  // > 0: rows to un-permute in this many heads
+    bool normShift = false; // Gemma norm stored as 1 + w: readF32 subtracts 1
     TensorMeta meta;        // under the Hugging Face name
   };
   const Entry& entry(const std::string& name) const;

@@ -270,12 +270,50 @@ void parseGpt2(const Keys& k, ModelConfig& c) {
   c.eosTokenIds = k.idList("eos_token_id", {50256});
 }
 
+// Gemma3ForCausalLM (model_type gemma3_text), with Gemma3TextConfig's defaults.
+void parseGemma3(const Keys& k, ModelConfig& c) {
+  parseLlamaLike(k, c, {131072, 1e-6, 1e6});
+  // Gemma's activation key is hidden_activation (hidden_act is an older alias transformers ignores).
+  c.hiddenAct = parseActivation(k, "hidden_activation", "gelu_pytorch_tanh");
+  if (!k.has("head_dim")) c.headDim = 256;
+  c.attentionBias = k.boolean("attention_bias", false);
+  c.qkvBias = c.attentionBias;
+  c.tieWordEmbeddings = k.boolean("tie_word_embeddings", true);
+  c.embedScale = std::sqrt(static_cast<double>(c.hiddenSize));
+  c.queryScale = 1.0 / std::sqrt(k.positive("query_pre_attn_scalar", 256));
+  c.ropeLocalTheta = k.positive("rope_local_base_freq", 10000.0);
+  c.slidingWindow = k.window("sliding_window", 4096);
+  c.finalLogitSoftcap = k.has("final_logit_softcapping") ? k.positive("final_logit_softcapping", 0) : 0;
+  if (k.has("attn_logit_softcapping"))
+    k.bad("attn_logit_softcapping", "null (attention logit soft-capping is not supported)");
+  if (k.boolean("use_bidirectional_attention", false))
+    k.bad("use_bidirectional_attention", "false (bidirectional attention is not a causal LM)");
+  c.layerSliding.assign(static_cast<size_t>(c.numLayers), 0);
+  if (k.has("layer_types")) {
+    const Json& types = k.at("layer_types");
+    if (!types.is_array() || static_cast<int64_t>(types.size()) != c.numLayers)
+      k.bad("layer_types", str("a list of ", c.numLayers, " layer types (num_hidden_layers)"));
+    for (size_t l = 0; l < types.size(); ++l) {
+      const std::string t = types[l].is_string() ? types[l].get<std::string>() : "";
+      if (t != "sliding_attention" && t != "full_attention")
+        k.bad("layer_types", "entries \"sliding_attention\" or \"full_attention\"");
+      c.layerSliding[l] = t == "sliding_attention";
+    }
+  } else {
+    // transformers before layer_types: layer l slides unless (l + 1) is a multiple of the pattern.
+    const int64_t pattern = k.integer("sliding_window_pattern", 6, 1);
+    for (int64_t l = 0; l < c.numLayers; ++l) c.layerSliding[static_cast<size_t>(l)] = (l + 1) % pattern != 0;
+  }
+  auto bos = k.idList("bos_token_id", {2});
+  c.bosTokenId = bos.empty() ? -1 : bos[0];
+  c.eosTokenIds = k.idList("eos_token_id", {1});
+}
+
 struct ArchitectureEntry {
   ModelFamily family;
   std::function<void(const Keys&, ModelConfig&)> parse;
 };
 
-// Gemma3ForCausalLM goes here once its model exists.
 const std::map<std::string, ArchitectureEntry>& architectures() {
   static const std::map<std::string, ArchitectureEntry> table = {
       {"LlamaForCausalLM", {ModelFamily::Llama, parseLlama}},
@@ -283,6 +321,7 @@ const std::map<std::string, ArchitectureEntry>& architectures() {
       {"Qwen2ForCausalLM", {ModelFamily::Llama, parseQwen2}},
       {"MixtralForCausalLM", {ModelFamily::Mixtral, parseMixtral}},
       {"GPT2LMHeadModel", {ModelFamily::Gpt2, parseGpt2}},
+      {"Gemma3ForCausalLM", {ModelFamily::Gemma3, parseGemma3}},
   };
   return table;
 }
@@ -347,7 +386,14 @@ std::string describe(const ModelConfig& c) {
   std::string s = str(c.architecture, ", ", c.numLayers, " layers, hidden ", c.hiddenSize, ", ", c.numHeads,
                       " heads (", c.numKvHeads, " KV, dim ", c.headDim, "), vocab ", c.vocabSize);
   if (c.numExperts > 0) s += str(", ", c.numExperts, " experts top-", c.expertsPerToken);
-  if (c.slidingWindow > 0) s += str(", sliding window ", c.slidingWindow);
+  if (c.slidingWindow > 0) {
+    s += str(", sliding window ", c.slidingWindow);
+    if (!c.layerSliding.empty()) {
+      int64_t n = 0;
+      for (char x : c.layerSliding) n += x != 0;
+      s += str(" on ", n, " of ", c.numLayers, " layers");
+    }
+  }
   return s;
 }
 

@@ -15,7 +15,7 @@
 namespace moe {
 
 // Model families: one decoder implementation each (Mistral and Qwen2 are Llama with options).
-enum class ModelFamily { Llama, Mixtral, Gpt2 };
+enum class ModelFamily { Llama, Mixtral, Gpt2, Gemma3 };
 
 enum class Activation { Silu, GeluTanh, GeluExact, Relu };
 const char* activationName(Activation a);
@@ -70,6 +70,16 @@ struct ModelConfig {
 
   // GPT-2.
   bool scaleAttnByInverseLayerIdx = false;
+
+  // Gemma 3 (family Gemma3): RMSNorm weights stored as an offset from 1 (scale = 1 + w, applied in
+  // float32), q/k norms, norms after attention and after the MLP; embeddings scaled by
+  // sqrt(hidden_size); sliding-window layers (layerSliding[l] != 0, from layer_types or
+  // sliding_window_pattern) use the local rope base, the others rope_theta with rope_scaling.
+  double embedScale = 0;       // > 0: token embeddings multiplied by it
+  double queryScale = 0;       // > 0: attention score scale (query_pre_attn_scalar ** -0.5), else 1/sqrt(headDim)
+  std::vector<char> layerSliding;  // per layer, when the architecture says per layer (else slidingWindowFromLayer)
+  double ropeLocalTheta = 0;       // > 0: rope base of the sliding-window layers (default rope, no scaling)
+  double finalLogitSoftcap = 0;    // > 0: logits = cap * tanh(logits / cap)
 
   // Special tokens (-1 when absent); eos may be a list.
   int64_t bosTokenId = -1;

@@ -26,6 +26,7 @@ namespace {
 
 const std::string kFixtures = std::string(MOE_SOURCE_DIR) + "/tests/fixtures/";
 const std::string kTiny = kFixtures + "gguf_models/tiny_llama.gguf";
+const std::string kTinyGemma = kFixtures + "gguf_models/tiny_gemma3.gguf";
 
 // A GGUF v3 image in memory: metadata (u32, f32, string) and F32 tensors.
 class GgufBuilder {
@@ -226,6 +227,43 @@ TEST(GgufModel, Errors) {
   // A missing layer tensor: block_count 2 with one layer's tensors.
   std::string e = errorOf(syntheticLlama(2).build());
   EXPECT_NE(e.find("blk.1.attn_norm.weight"), std::string::npos) << e;
+
+  // A tensor the mapping does not use would be silently ignored: refused by name.
+  GgufBuilder extra = syntheticLlama();
+  extra.tensor("blk.0.attn_q_norm.weight", {4}, iota(4, 1));
+  expectError(extra.build(), "tensor 'blk.0.attn_q_norm.weight' is not part of a llama model");
+
+  // gemma3 names its own missing keys.
+  expectError(GgufBuilder().str("general.architecture", "gemma3").build(), "'gemma3.embedding_length' is missing");
+}
+
+// The tiny Gemma 3 GGUF (norms stored as 1 + w, Q/K unpermuted) reads back as the Hugging Face
+// checkpoint it was written from, exactly.
+TEST(GgufModel, TinyGemma3TensorsEqualTheHuggingFaceCheckpoint) {
+  GgufModelWeights g(kTinyGemma);
+  std::unique_ptr<WeightSource> hf = openSafetensors(kFixtures + "models/gemma3");
+  const ModelConfig& c = g.config();
+  EXPECT_EQ(c.family, ModelFamily::Gemma3);
+  EXPECT_EQ(c.architecture, "Gemma3ForCausalLM");
+  EXPECT_EQ(c.headDim, 32);
+  EXPECT_EQ(c.slidingWindow, 16);
+  EXPECT_EQ(c.layerSliding, (std::vector<char>{1, 1, 1}));  // GGUF: transformers' default pattern 6
+  EXPECT_DOUBLE_EQ(c.queryScale, 1.0 / 16.0);                // and query_pre_attn_scalar 256
+  EXPECT_DOUBLE_EQ(c.embedScale, 8.0);
+  EXPECT_TRUE(c.tieWordEmbeddings);
+  std::vector<std::string> names = g.names();
+  EXPECT_EQ(names.size(), hf->names().size());
+  for (const std::string& n : names) {
+    ASSERT_TRUE(hf->has(n)) << n;
+    ASSERT_EQ(g.meta(n).shape, hf->meta(n).shape) << n;
+    std::vector<float> a(static_cast<size_t>(numel(g.meta(n).shape))), b(a.size());
+    g.readF32(n, a.data());
+    hf->readF32(n, b.data());
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+    // (1 + w) - 1 in float32 rounds w to the spacing of numbers near 1.
+    ASSERT_LE(worst, n.find("norm") != std::string::npos ? 1.2e-7 : 0.0) << n;
+  }
 }
 
 TEST(GgufModel, TinyTensorsEqualTheHuggingFaceCheckpoint) {
@@ -280,6 +318,30 @@ TEST(GgufModel, TinyLogitsEqualTransformersFromTheSameFile) {
     for (size_t i = 0; i < want[p].size(); ++i)
       maxDiff = std::max(maxDiff, std::fabs(double(batch[p * want[p].size() + i]) - want[p][i]));
   std::cout << "tiny llama GGUF: max |logit - transformers| = " << maxDiff << "\n";
+  EXPECT_LT(maxDiff, 1e-4);
+}
+
+TEST(GgufModel, TinyGemma3LogitsEqualTransformersFromTheSameFile) {
+  nlohmann::json golden = nlohmann::json::parse(std::ifstream(kFixtures + "gguf_models/tiny_gemma3.json"));
+  EngineOptions options;
+  options.dtype = "fp32";
+  std::unique_ptr<Expert> expert = Expert::load(kTinyGemma, options);
+  std::vector<std::vector<int32_t>> prompts = golden["prompts"].get<std::vector<std::vector<int32_t>>>();
+  std::vector<std::vector<float>> want = golden["logits"].get<std::vector<std::vector<float>>>();
+  ASSERT_EQ(prompts.size(), want.size());
+  double maxDiff = 0;
+  std::vector<float> batch;
+  expert->forward(prompts, batch);
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    std::vector<float> logits;
+    expert->forward({prompts[p]}, logits);
+    ASSERT_EQ(logits.size(), want[p].size());
+    for (size_t i = 0; i < logits.size(); ++i) {
+      maxDiff = std::max(maxDiff, std::fabs(double(logits[i]) - want[p][i]));
+      maxDiff = std::max(maxDiff, std::fabs(double(batch[p * want[p].size() + i]) - want[p][i]));
+    }
+  }
+  std::cout << "tiny gemma3 GGUF: max |logit - transformers| = " << maxDiff << "\n";
   EXPECT_LT(maxDiff, 1e-4);
 }
 

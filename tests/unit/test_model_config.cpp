@@ -2,6 +2,7 @@
 // absent keys, and errors that name the file, the key and the value.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 
 #include "common/error.h"
@@ -188,4 +189,45 @@ TEST(ModelConfig, MalformedJsonNamesLineAndColumn) {
   EXPECT_NE(e.find("cfg.json: malformed JSON at line 3, column 20"), std::string::npos) << e;
   e = errorOf([] { parseModelConfig("/nonexistent/config.json"); });
   EXPECT_NE(e.find("/nonexistent/config.json: cannot open"), std::string::npos) << e;
+}
+
+TEST(ModelConfig, Gemma3FixtureAndDefaults) {
+  ModelConfig c = parseModelConfig(kModels + "gemma3/config.json");
+  EXPECT_EQ(c.family, ModelFamily::Gemma3);
+  EXPECT_EQ(c.architecture, "Gemma3ForCausalLM");
+  EXPECT_EQ(c.headDim, 32);
+  EXPECT_EQ(c.hiddenAct, Activation::GeluTanh);
+  EXPECT_DOUBLE_EQ(c.queryScale, 1.0 / std::sqrt(24.0));
+  EXPECT_DOUBLE_EQ(c.embedScale, 8.0);
+  EXPECT_DOUBLE_EQ(c.ropeLocalTheta, 10000.0);
+  EXPECT_DOUBLE_EQ(c.ropeTheta, 1e6);
+  EXPECT_EQ(c.ropeScaling.type, moe::RopeScalingType::Linear);
+  EXPECT_DOUBLE_EQ(c.finalLogitSoftcap, 30.0);
+  EXPECT_EQ(c.slidingWindow, 16);
+  EXPECT_EQ(c.layerSliding, (std::vector<char>{1, 1, 0}));  // sliding_window_pattern 3
+  EXPECT_TRUE(c.tieWordEmbeddings);
+
+  const std::string base = R"({"architectures": ["Gemma3ForCausalLM"], "vocab_size": 100, "hidden_size": 32,
+    "intermediate_size": 64, "num_hidden_layers": 7, "num_attention_heads": 2, "num_key_value_heads": 1)";
+  auto gemma = [&](const std::string& extra) { return parse(base + extra + "}"); };
+  ModelConfig d = gemma("");
+  EXPECT_EQ(d.headDim, 256);
+  EXPECT_DOUBLE_EQ(d.queryScale, 1.0 / 16.0);  // query_pre_attn_scalar 256
+  EXPECT_EQ(d.slidingWindow, 4096);
+  EXPECT_EQ(d.layerSliding, (std::vector<char>{1, 1, 1, 1, 1, 0, 1}));  // pattern 6
+  EXPECT_EQ(d.bosTokenId, 2);
+  EXPECT_EQ(d.eosTokenIds, std::vector<int64_t>{1});
+  EXPECT_DOUBLE_EQ(d.finalLogitSoftcap, 0.0);
+  ModelConfig t = gemma(R"(, "layer_types": ["full_attention", "sliding_attention", "full_attention",
+    "sliding_attention", "sliding_attention", "full_attention", "full_attention"])");
+  EXPECT_EQ(t.layerSliding, (std::vector<char>{0, 1, 0, 1, 1, 0, 0}));
+
+  std::string e = errorOf([&] { gemma(R"(, "layer_types": ["full_attention"])"); });
+  EXPECT_NE(e.find("cfg.json: key 'layer_types': expected a list of 7 layer types"), std::string::npos) << e;
+  e = errorOf([&] { gemma(R"(, "layer_types": ["full_attention", "x", "x", "x", "x", "x", "x"])"); });
+  EXPECT_NE(e.find("key 'layer_types': expected entries"), std::string::npos) << e;
+  e = errorOf([&] { gemma(R"(, "attn_logit_softcapping": 50.0)"); });
+  EXPECT_NE(e.find("key 'attn_logit_softcapping': expected null"), std::string::npos) << e;
+  e = errorOf([&] { gemma(R"(, "hidden_activation": "swiglu")"); });
+  EXPECT_NE(e.find("key 'hidden_activation': unsupported activation \"swiglu\""), std::string::npos) << e;
 }

@@ -183,6 +183,7 @@ TEST(ModelGolden, Mistral) { checkFixture("mistral"); }
 TEST(ModelGolden, Qwen2) { checkFixture("qwen2"); }
 TEST(ModelGolden, Mixtral) { checkFixture("mixtral"); }
 TEST(ModelGolden, Gpt2) { checkFixture("gpt2"); }
+TEST(ModelGolden, Gemma3) { checkFixture("gemma3"); }
 
 TEST(ModelGolden, ShardedEqualsUnsharded) {
   Json g = readJson(kModels + "llama/golden.json");

@@ -86,11 +86,10 @@ at::Tensor rotateHalf(const at::Tensor& x) {
 
 // transformers' _compute_default_rope_parameters and the linear / llama3 variants, in float32 with
 // the same operations (Python's `scalar / tensor` is reciprocal() * scalar).
-at::Tensor ropeInverseFrequencies(const ModelConfig& c, at::Device device) {
+at::Tensor ropeInverseFrequencies(const ModelConfig& c, double theta, const RopeScaling& r, at::Device device) {
   at::Tensor exponent = at::arange(0, c.headDim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
                         static_cast<double>(c.headDim);
-  at::Tensor invFreq = at::pow(at::Scalar(c.ropeTheta), exponent).reciprocal();
-  const RopeScaling& r = c.ropeScaling;
+  at::Tensor invFreq = at::pow(at::Scalar(theta), exponent).reciprocal();
   if (r.type == RopeScalingType::Linear) {
     invFreq = invFreq / r.factor;
   } else if (r.type == RopeScalingType::Llama3) {
@@ -119,6 +118,10 @@ at::Tensor Norm::operator()(const at::Tensor& x) const {
   // As transformers' LlamaRMSNorm: normalise in float32, cast back, then scale.
   at::Tensor xf = x.scalar_type() == at::kFloat ? x : x.to(at::kFloat);
   at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  if (scaleInFloat) {  // Gemma3RMSNorm: (normed * (1 + w)) in float32, then cast
+    normed = normed * weight;
+    return x.scalar_type() == at::kFloat ? normed : normed.to(x.scalar_type());
+  }
   if (x.scalar_type() != at::kFloat) normed = normed.to(x.scalar_type());
   return weight * normed;
 }
@@ -261,9 +264,20 @@ Transformer::Transformer(const ModelConfig& c, const WeightSource& w, at::Device
     }
     finalNorm_ = layerNorm(p + "ln_f");
   } else {
+    const bool gemma = c.family == ModelFamily::Gemma3;
     embed_ = r.get("model.embed_tokens.weight", {V, H});
-    invFreq_ = ropeInverseFrequencies(c, device);
-    auto rms = [&](const std::string& name) { return Norm{r.get(name, {H}), at::Tensor(), c.normEps, true}; };
+    invFreq_ = ropeInverseFrequencies(c, c.ropeTheta, c.ropeScaling, device);
+    if (c.ropeLocalTheta > 0) invFreqLocal_ = ropeInverseFrequencies(c, c.ropeLocalTheta, RopeScaling{}, device);
+    // transformers: torch.tensor(hidden ** 0.5) cast to the embedding's dtype.
+    if (c.embedScale > 0) embedScale_ = at::scalar_tensor(c.embedScale, at::kFloat).to(dtype).to(device);
+    // Gemma's norms hold the offset w; the engine keeps 1 + w in float32 (Gemma3RMSNorm's math).
+    auto norm = [&](const std::string& name, int64_t size) {
+      if (!gemma) return Norm{r.get(name, {size}), at::Tensor(), c.normEps, true};
+      Norm n{r.get(name, {size}).to(at::kFloat).add(1.0), at::Tensor(), c.normEps, true};
+      n.scaleInFloat = true;
+      return n;
+    };
+    auto rms = [&](const std::string& name) { return norm(name, H); };
     auto gatedMlp = [&](const std::string& gate, const std::string& up, const std::string& down, int64_t width,
                         bool bias) {
       Mlp m;
@@ -288,7 +302,15 @@ Transformer::Transformer(const ModelConfig& c, const WeightSource& w, at::Device
                               r.get(a + "v_proj.bias", {kvDim})},
                              0);
       L.out = Linear{r.get(a + "o_proj.weight", {H, qDim}), r.optional(a + "o_proj.bias", {H}, c.attentionBias)};
-      L.mlpNorm = rms(n + "post_attention_layernorm.weight");
+      if (gemma) {
+        L.qNorm = norm(a + "q_norm.weight", c.headDim);
+        L.kNorm = norm(a + "k_norm.weight", c.headDim);
+        L.postAttnNorm = rms(n + "post_attention_layernorm.weight");
+        L.mlpNorm = rms(n + "pre_feedforward_layernorm.weight");
+        L.postMlpNorm = rms(n + "post_feedforward_layernorm.weight");
+      } else {
+        L.mlpNorm = rms(n + "post_attention_layernorm.weight");
+      }
       if (c.family == ModelFamily::Mixtral) {
         std::string m = n + "block_sparse_moe.";
         L.moe.router = Linear{r.get(m + "gate.weight", {c.numExperts, H}), at::Tensor()};
@@ -300,8 +322,13 @@ Transformer::Transformer(const ModelConfig& c, const WeightSource& w, at::Device
       } else {
         L.mlp = gatedMlp(n + "mlp.gate_proj", n + "mlp.up_proj", n + "mlp.down_proj", I, c.mlpBias);
       }
-      L.window = l >= c.slidingWindowFromLayer ? c.slidingWindow : 0;
-      L.scale = scale;
+      if (c.layerSliding.empty()) {
+        L.window = l >= c.slidingWindowFromLayer ? c.slidingWindow : 0;
+      } else {
+        L.window = c.layerSliding[static_cast<size_t>(l)] ? c.slidingWindow : 0;
+        L.localRope = c.layerSliding[static_cast<size_t>(l)] && invFreqLocal_.defined();
+      }
+      L.scale = c.queryScale > 0 ? c.queryScale : scale;
       layers_.push_back(std::move(L));
     }
     finalNorm_ = rms("model.norm.weight");
@@ -335,6 +362,10 @@ int64_t Transformer::parameterBytes() const {
   for (const DecoderLayer& L : layers_) {
     addNorm(L.attnNorm);
     addNorm(L.mlpNorm);
+    addNorm(L.qNorm);
+    addNorm(L.kNorm);
+    addNorm(L.postAttnNorm);
+    addNorm(L.postMlpNorm);
     addLinear(L.qkv);
     addLinear(L.out);
     addMlp(L.mlp);
@@ -344,8 +375,8 @@ int64_t Transformer::parameterBytes() const {
   return total;
 }
 
-std::pair<at::Tensor, at::Tensor> Transformer::rotary(const at::Tensor& positions) const {
-  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(1) * invFreq_.unsqueeze(0);  // [N, D/2]
+std::pair<at::Tensor, at::Tensor> Transformer::rotary(const at::Tensor& positions, const at::Tensor& invFreq) const {
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(1) * invFreq.unsqueeze(0);  // [N, D/2]
   at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);                         // [N, 1, D]
   return {emb.cos().to(dtype_), emb.sin().to(dtype_)};
 }
@@ -365,8 +396,10 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
 
   at::Tensor x = at::embedding(embed_, pack(in.ids.reshape({-1})));  // [N, H]
   if (positions_.defined()) x = x + at::embedding(positions_, positions);
-  at::Tensor cos, sin;
-  if (invFreq_.defined()) std::tie(cos, sin) = rotary(positions);
+  if (embedScale_.defined()) x = x * embedScale_;
+  at::Tensor cos, sin, cosLocal, sinLocal;
+  if (invFreq_.defined()) std::tie(cos, sin) = rotary(positions, invFreq_);
+  if (invFreqLocal_.defined()) std::tie(cosLocal, sinLocal) = rotary(positions, invFreqLocal_);
 
   // One mask per distinct window (sliding windows are all-or-nothing per layer).
   std::vector<std::pair<int64_t, at::Tensor>> masks;
@@ -392,9 +425,15 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
     at::Tensor q = qkv.narrow(1, 0, NH * D).view({N, NH, D});
     at::Tensor k = qkv.narrow(1, NH * D, KVH * D).view({N, KVH, D});
     at::Tensor v = qkv.narrow(1, (NH + KVH) * D, KVH * D).view({N, KVH, D});
+    if (L.qNorm.defined()) {
+      q = L.qNorm(q);
+      k = L.kNorm(k);
+    }
     if (cos.defined()) {
-      q = q * cos + rotateHalf(q) * sin;
-      k = k * cos + rotateHalf(k) * sin;
+      const at::Tensor& co = L.localRope ? cosLocal : cos;
+      const at::Tensor& si = L.localRope ? sinLocal : sin;
+      q = q * co + rotateHalf(q) * si;
+      k = k * co + rotateHalf(k) * si;
     }
     auto unpack = [&](const at::Tensor& t, int64_t heads) {
       if (!padded) return t.reshape({B, T, heads, D});
@@ -405,7 +444,11 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
     const int64_t window = L.window >= T ? 0 : L.window;
     at::Tensor a = attention(unpack(q, NH), unpack(k, KVH), unpack(v, KVH), maskFor(window), L.scale, window);
     a = pack(a.view({B * T, NH * D}));
-    x = x + L.out(a);
+    if (L.postAttnNorm.defined()) {
+      x = x + L.postAttnNorm(L.out(a));
+    } else {
+      x = x + L.out(a);
+    }
 
     h = L.mlpNorm(x);
     if (!L.moe.experts.empty()) {
@@ -414,6 +457,8 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
       // counts[b, l, e] += 1 for every (token of row b, chosen expert e).
       at::Tensor flat = (rowOfToken.unsqueeze(1) * c.numExperts + selected).reshape({-1});
       counts.push_back(at::bincount(flat, {}, B * c.numExperts).view({B, c.numExperts}));
+    } else if (L.postMlpNorm.defined()) {
+      x = x + L.postMlpNorm(L.mlp(h));
     } else {
       x = x + L.mlp(h);
     }
@@ -430,7 +475,9 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
     last = x.view({B, T, H}).select(1, T - 1);
   }
   out.hidden = finalNorm_(last);
-  out.logits = at::mm(out.hidden, lmHead_.t()).to(at::kFloat);
+  out.logits = at::mm(out.hidden, lmHead_.t());
+  if (c.finalLogitSoftcap > 0) out.logits = at::tanh(out.logits / c.finalLogitSoftcap) * c.finalLogitSoftcap;
+  out.logits = out.logits.to(at::kFloat);
   return out;
 }
 

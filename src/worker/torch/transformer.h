@@ -38,6 +38,10 @@ struct Norm {
   at::Tensor bias;  // LayerNorm only
   double eps = 1e-6;
   bool rms = true;  // RMSNorm (Llama family) or LayerNorm (GPT-2)
+  // Gemma: `weight` holds 1 + w in float32 and scales the float32 normalised values before the
+  // cast back (Llama casts first, then scales in the run dtype).
+  bool scaleInFloat = false;
+  bool defined() const { return weight.defined(); }
   at::Tensor operator()(const at::Tensor& x) const;
 };
 
@@ -63,8 +67,12 @@ struct SparseMoe {
 struct DecoderLayer {
   Norm attnNorm;
   Linear qkv;  // [(heads + 2 * kvHeads) * headDim, hidden]
+  Norm qNorm, kNorm;  // Gemma 3: per-head RMSNorm of queries and keys [headDim], else undefined
   Linear out;  // [hidden, heads * headDim]
+  Norm postAttnNorm;  // Gemma 3: on the attention output before the residual add, else undefined
   Norm mlpNorm;
+  Norm postMlpNorm;   // Gemma 3: on the MLP output before the residual add, else undefined
+  bool localRope = false;  // Gemma 3 sliding layers: the local rope base
   Mlp mlp;         // dense models
   SparseMoe moe;   // Mixtral (experts non-empty)
   int64_t window = 0;  // sliding window in keys (0 = full causal)
@@ -122,7 +130,7 @@ class Transformer {
 
  private:
   // Rotary cos/sin [N, 1, headDim] (run dtype) for the given positions [N].
-  std::pair<at::Tensor, at::Tensor> rotary(const at::Tensor& positions) const;
+  std::pair<at::Tensor, at::Tensor> rotary(const at::Tensor& positions, const at::Tensor& invFreq) const;
 
   ModelConfig config_;
   at::Device device_;
@@ -130,6 +138,8 @@ class Transformer {
   at::Tensor embed_;      // [vocab, hidden]
   at::Tensor positions_;  // GPT-2 learned positions [maxPositions, hidden], else undefined
   at::Tensor invFreq_;    // rotary inverse frequencies [headDim / 2] float32, else undefined
+  at::Tensor invFreqLocal_;  // Gemma 3: the sliding layers' (rope_local_base_freq), else undefined
+  at::Tensor embedScale_;    // Gemma 3: sqrt(hidden) as a run-dtype scalar, else undefined
   std::vector<DecoderLayer> layers_;
   Norm finalNorm_;
   at::Tensor lmHead_;  // [vocab, hidden]; the embedding itself when tied
