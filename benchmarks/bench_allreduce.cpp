@@ -4,9 +4,11 @@
 //   mpiexec -n N bench_allreduce [--backend mpi|nccl] [--min-bytes 4] [--max-bytes 64M] [--factor 4]
 //                                [--iters 20] [--warmup 5]
 //
-// Per size: bytes, float count, time per all-reduce (us; the slowest rank's mean over --iters),
-// algbw = bytes / time and busbw = algbw * 2(n-1)/n (GB/s, 1e9 bytes; nccl-tests' PERFORMANCE.md:
-// busbw is what a ring moves per link, comparable across rank counts), and #wrong: before timing,
+// Per size: bytes, float count, time per all-reduce (us; the slowest rank's mean over --iters
+// back-to-back calls, as nccl-tests), algbw = bytes / time and busbw = algbw * 2(n-1)/n (GB/s,
+// 1e9 bytes; nccl-tests' PERFORMANCE.md: busbw is what a ring moves per link, comparable across
+// rank counts); then the best single call (each call timed alone after a barrier, slowest rank)
+// and its busbw -- on a shared machine the closer figure for an idle one; and #wrong: before timing,
 // each rank fills its buffer with values whose sum is an exact float (small integers), all-reduces
 // once and counts the elements that differ from the known sum, summed over ranks. Any wrong value
 // makes the exit status 1. Sizes accept K, M, G suffixes (powers of 1024).
@@ -197,8 +199,8 @@ int main(int argc, char** argv) {
       std::printf("# bench_allreduce: backend %s, %d ranks on %d host(s), float32 sum in place, %d iterations after "
                   "%d warm-up, time = slowest rank's mean\n",
                   comm.backend(), n, hosts, o.iters, o.warmup);
-      std::printf("# %12s %12s %6s %6s %11s %11s %11s %8s\n", "size(B)", "count", "type", "redop", "time(us)",
-                  "algbw(GB/s)", "busbw(GB/s)", "#wrong");
+      std::printf("# %12s %12s %6s %6s %11s %11s %11s %11s %11s %8s\n", "size(B)", "count", "type", "redop",
+                  "time(us)", "algbw(GB/s)", "busbw(GB/s)", "best(us)", "best busbw", "#wrong");
     }
     int64_t totalWrong = 0;
     double busSum = 0;
@@ -228,12 +230,27 @@ int main(int argc, char** argv) {
       target->wait();
       double seconds = (MPI_Wtime() - t0) / o.iters;
       MOE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+      // Best: the same calls one at a time (a barrier before each, the host waiting for each), the
+      // slowest rank's time per call, the fastest call. On a shared machine the mean includes every
+      // time a rank was descheduled; the best is the closer figure for an idle one.
+      std::vector<double> each(static_cast<size_t>(o.iters));
+      for (double& t : each) {
+        MOE_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+        const double start = MPI_Wtime();
+        target->allreduce(count);
+        target->wait();
+        t = MPI_Wtime() - start;
+      }
+      MOE_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, each.data(), o.iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+      const double best = *std::min_element(each.begin(), each.end());
+      const double toBus = 2.0 * (n - 1) / n;
       const double algbw = static_cast<double>(bytes) / seconds / 1e9;
-      const double busbw = algbw * 2.0 * (n - 1) / n;
+      const double busbw = algbw * toBus;
       busSum += busbw;
       if (me == 0)
-        std::printf("  %12" PRId64 " %12zu %6s %6s %11.2f %11.3f %11.3f %8" PRId64 "\n", bytes, count, "float", "sum",
-                    seconds * 1e6, algbw, busbw, wrong);
+        std::printf("  %12" PRId64 " %12zu %6s %6s %11.2f %11.3f %11.3f %11.2f %11.3f %8" PRId64 "\n", bytes, count,
+                    "float", "sum", seconds * 1e6, algbw, busbw, best * 1e6, static_cast<double>(bytes) / best / 1e9 * toBus,
+                    wrong);
       std::fflush(stdout);
     }
     if (me == 0) {
