@@ -121,13 +121,22 @@ std::string seq(const std::vector<T>& v) {
             },                                                                                  \
             [](const RunConfig& c) { return std::string(c.FIELD ? "true" : "false"); }}
 
+// "~/x" -> "$HOME/x" in path options, so configs can name the model and data caches portably.
+std::string expandHome(const std::string& path) {
+  if (path.rfind("~/", 0) != 0) return path;
+  const char* home = std::getenv("HOME");
+  MOE_CHECK(home != nullptr && *home, "cannot expand '", path, "': HOME is not set");
+  return std::string(home) + path.substr(1);
+}
+
 const std::vector<OptionDef>& optionTable() {
   static const std::vector<OptionDef> table = {
       OptionDef{"models", Kind::StringList, "PATH...",
                 "expert models: Hugging Face folders or .gguf files, one rank per expert", true,
                 [](RunConfig& c, const std::vector<std::string>& v, const std::string& w) {
                   MOE_CHECK(!v.empty(), w, ": expected at least one model path");
-                  c.models = v;
+                  c.models.clear();
+                  for (const auto& m : v) c.models.push_back(expandHome(m));
                 },
                 [](const RunConfig& c) { return seq(c.models); }},
       OptionDef{"weights", Kind::DoubleList, "W...", "static expert weights (one per model, >= 0)", true,
@@ -143,7 +152,12 @@ const std::vector<OptionDef>& optionTable() {
       CHOICE_OPT("mode", mode, "MODE", "mixture: mean | weighted | geometric", "mean", "weighted", "geometric"),
       CHOICE_OPT("scoring", scoring, "HOW",
                  "letters (argmax over answer letters) | vocab (argmax over the vocabulary)", "letters", "vocab"),
-      STR_OPT("data", data, "DIR", "MMLU root: DIR/{dev,val,test}/<subject>_<split>.csv (or DIR/data/...)", true),
+      OptionDef{"data", Kind::String, "DIR", "MMLU root: DIR/{dev,val,test}/<subject>_<split>.csv (or DIR/data/...)",
+                true,
+                [](RunConfig& c, const std::vector<std::string>& v, const std::string& w) {
+                  c.data = expandHome(single(v, w));
+                },
+                [](const RunConfig& c) { return quote(c.data); }},
       CHOICE_OPT("split", split, "SPLIT", "split to evaluate: test | val | dev", "test", "val", "dev"),
       OptionDef{"subjects", Kind::StringList, "S,...", "subjects to evaluate (comma separated, or all)", true,
                 [](RunConfig& c, const std::vector<std::string>& v, const std::string& w) {
@@ -170,6 +184,8 @@ const std::vector<OptionDef>& optionTable() {
       CHOICE_OPT("dtype", dtype, "T", "auto | fp32 | bf16 | fp16 (auto: fp32 on cpu, bf16 on cuda)", "auto", "fp32",
                  "bf16", "fp16"),
       INT_OPT("threads", threads, "N", "compute threads per rank (0: library default)", 0, 4096),
+      FLAG_OPT("no-prefix-cache", noPrefixCache,
+               "compute every prompt whole instead of computing a batch's shared prompt prefix once", true),
       OptionDef{"gate", Kind::String, "POLICY",
                 "per-question expert weights: uniform | static | table | calibrated | entropy | router (YAML: the "
                 "`gate:` section)",

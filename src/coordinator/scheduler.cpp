@@ -1,5 +1,7 @@
 #include "coordinator/scheduler.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace moe {
@@ -17,13 +19,7 @@ Scheduler::Scheduler(const MmluDataset& data, PromptStyle style, int shots, int 
     proto.choices = static_cast<int32_t>(subj.eval.front().choices.size());
     proto.header = promptHeader(subj.info.subject, style);
     for (size_t i = 0; i < pool; ++i) proto.shots.push_back(formatQuestion(subj.dev[i], style, true));
-    Batch cur = proto;
-    auto flush = [&] {
-      if (cur.questions.empty()) return;
-      cur.id = nextBatchId++;
-      batches_.push_back(std::move(cur));
-      cur = proto;
-    };
+    std::vector<BatchQuestion> pending;
     for (const Question& q : subj.eval) {
       const int64_t id = static_cast<int64_t>(questions_.size());
       questions_.push_back(QuestionRef{static_cast<int32_t>(s), &q});
@@ -42,11 +38,22 @@ Scheduler::Scheduler(const MmluDataset& data, PromptStyle style, int shots, int 
           if (subj.dev[i].index == q.index) bq.skipShot = static_cast<int32_t>(i);
       // Without a skip the pool's extra dev row (dev split) must not be used: cap at `shots`.
       if (bq.skipShot < 0 && proto.shots.size() > static_cast<size_t>(shots)) bq.skipShot = static_cast<int32_t>(shots);
-      cur.questions.push_back(std::move(bq));
+      pending.push_back(std::move(bq));
       ++toRun_;
-      if (static_cast<int>(cur.questions.size()) == batchSize) flush();
     }
-    flush();
+    // Every prompt of a subject shares the header and shots (the engine's prefix cache computes
+    // them once); what differs is the question, so batches of questions of similar length waste
+    // little on padding. Stable: equal lengths keep data set order.
+    std::stable_sort(pending.begin(), pending.end(), [](const BatchQuestion& a, const BatchQuestion& b) {
+      return a.text.size() < b.text.size();
+    });
+    for (size_t i = 0; i < pending.size(); i += static_cast<size_t>(batchSize)) {
+      Batch cur = proto;
+      cur.id = nextBatchId++;
+      const size_t end = std::min(pending.size(), i + static_cast<size_t>(batchSize));
+      for (size_t j = i; j < end; ++j) cur.questions.push_back(std::move(pending[j]));
+      batches_.push_back(std::move(cur));
+    }
   }
 }
 

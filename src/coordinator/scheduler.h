@@ -1,5 +1,6 @@
 // Scheduler: cuts the evaluated questions into batches (one subject per batch, at most
-// batchSize questions, in data set order) and hands them out one at a time to whichever group
+// batchSize questions, a subject's questions ordered by length so a batch's prompts need little
+// padding; equal lengths in data set order) and hands them out one at a time to whichever group
 // asks next, so faster groups simply take more batches. Questions already in the results file
 // (--resume) are left out. Deterministic: the same data and options give the same batches.
 #pragma once

@@ -90,7 +90,9 @@ ExpertHost::ExpertHost(const std::string& modelPath, const RunConfig& cfg, int m
     hash_ = hashHex(readWholeFile(modelPath + "/config.json"));
     tokenizer_ = Tokenizer::fromModelFolder(modelPath);
   }
-  model_ = Expert::load(modelPath, EngineOptions{cfg.device, cfg.dtype, cfg.threads});
+  EngineOptions engine{cfg.device, cfg.dtype, cfg.threads};
+  engine.prefixCache = !cfg.noPrefixCache;
+  model_ = Expert::load(modelPath, engine);
   const int64_t positions = model_->config().maxPositions;
   maxContext_ = cfg.maxContext > 0 ? static_cast<size_t>(cfg.maxContext)
                                    : static_cast<size_t>(positions > 0 ? positions : 2048);

@@ -32,6 +32,12 @@ struct EngineOptions {
   // pthreads OpenBLAS (Debian's libtorch), the BLAS's own pool (see configureThreads in
   // torch/expert.cpp); 0 = the libraries' defaults.
   int threads = 0;
+  // Prefix cache: compute the longest token prefix a batch's prompts share once, keep its keys and
+  // values, and reuse them for the batch and later batches that start the same way (the 5-shot
+  // header of one subject). Results equal the uncached path within float rounding.
+  bool prefixCache = true;
+  // Shortest shared prefix worth caching, in tokens.
+  int minPrefix = 16;
 };
 
 // What the last forward() did, for the run's cost accounting.
@@ -66,7 +72,8 @@ class Expert {
   // "LlamaForCausalLM, 2 layers, ... on cpu, fp32"
   std::string describe() const;
 
-  // Runs a batch of prompts (token ids, each non-empty and < vocabSize()). `logits` becomes
+  // Runs a batch of prompts (token ids, each non-empty and < vocabSize()); with the prefix cache
+  // on, the tokens the prompts share are computed once (see EngineOptions). `logits` becomes
   // [batch.size() * vocabSize()] float32, row-major, the last token's logits of each prompt;
   // `hidden`, when given, [batch.size() * hiddenSize()]. An empty batch gives empty outputs.
   void forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,

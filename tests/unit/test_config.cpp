@@ -101,3 +101,15 @@ TEST(Config, PositionalArguments) {
   EXPECT_EQ(c.positional, (std::vector<std::string>{"run.h5"}));
   EXPECT_EQ(c.format, "csv");
 }
+
+TEST(Config, HomeExpandsInModelAndDataPaths) {
+  const char* old = std::getenv("HOME");
+  std::string saved = old ? old : "";
+  setenv("HOME", "/home/r", 1);
+  auto c = parse({"--models", "~/m/a.gguf", "rel/b", "/abs/~/c", "--data", "~/mmlu/data", "--no-prefix-cache"});
+  EXPECT_EQ(c.models, (std::vector<std::string>{"/home/r/m/a.gguf", "rel/b", "/abs/~/c"}));
+  EXPECT_EQ(c.data, "/home/r/mmlu/data");
+  EXPECT_TRUE(c.noPrefixCache);
+  EXPECT_FALSE(parse({"--models", "a"}).noPrefixCache);
+  if (old) setenv("HOME", saved.c_str(), 1); else unsetenv("HOME");
+}

@@ -84,3 +84,28 @@ TEST(Scheduler, SkipsQuestionsAlreadyDone) {
   EXPECT_EQ(n, sched.questionsToRun());
   fs::remove_all(root);
 }
+
+// A subject's questions are batched by length (shortest first), so each batch's prompts differ
+// little in length; equal lengths keep data set order.
+TEST(Scheduler, BatchesQuestionsOfSimilarLength) {
+  fs::path root = makeData();
+  auto data = moe::loadMmlu(root.string(), "test", {}, 0, 5);
+  moe::Scheduler sched(data, moe::PromptStyle::Original, 5, 2);
+  int32_t subject = -1;
+  size_t last = 0;
+  int64_t lastId = -1;
+  for (moe::Batch b = sched.next(); !b.isStop(); b = sched.next()) {
+    if (b.subject != subject) {
+      subject = b.subject;
+      last = 0;
+      lastId = -1;
+    }
+    for (const auto& q : b.questions) {
+      EXPECT_GE(q.text.size(), last) << "question " << q.id;
+      if (q.text.size() == last) EXPECT_GT(q.id, lastId);
+      last = q.text.size();
+      lastId = q.id;
+    }
+  }
+  fs::remove_all(root);
+}

@@ -106,7 +106,90 @@ struct Expert::Impl {
   std::unique_ptr<Transformer> model;
   std::vector<int32_t> routerCounts;
   ForwardStats stats;
+  EngineOptions options;
+
+  // The cached prefix: its token ids, per layer keys/values [1, KVH, P, D], and for Mixtral the
+  // experts each prefix token's routers chose [P, layers, topK].
+  struct Prefix {
+    std::vector<int32_t> ids;
+    std::vector<KeyValues> kv;
+    at::Tensor selected;
+  } prefix;
+
+  // How many leading tokens of every prompt come from the cache for this batch (0: none),
+  // computing a new prefix when the cached one does not serve. Returns the prefix tokens computed.
+  int64_t preparePrefix(const std::vector<std::vector<int32_t>>& batch, int64_t& use);
+  ForwardOutput run(const std::vector<std::vector<int32_t>>& rows, size_t skip, const std::vector<KeyValues>* past,
+                    std::vector<KeyValues>* present, bool wantLogits, bool wantSelections);
 };
+
+namespace {
+int64_t commonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b, int64_t limit) {
+  int64_t n = 0;
+  while (n < limit && n < static_cast<int64_t>(a.size()) && n < static_cast<int64_t>(b.size()) &&
+         a[static_cast<size_t>(n)] == b[static_cast<size_t>(n)])
+    ++n;
+  return n;
+}
+}  // namespace
+
+ForwardOutput Expert::Impl::run(const std::vector<std::vector<int32_t>>& rows, size_t skip,
+                                const std::vector<KeyValues>* past, std::vector<KeyValues>* present, bool wantLogits,
+                                bool wantSelections) {
+  const int64_t B = static_cast<int64_t>(rows.size());
+  int64_t T = 0;
+  for (const auto& r : rows) T = std::max<int64_t>(T, static_cast<int64_t>(r.size() - skip));
+  // Left padding: row b's tokens end at column T - 1. Padding gets token 0 and position 1, which
+  // the mask hides (as transformers' generate() fills them).
+  at::Tensor ids = at::zeros({B, T}, at::TensorOptions().dtype(at::kLong));
+  at::Tensor real = at::zeros({B, T}, at::TensorOptions().dtype(at::kBool));
+  at::Tensor pos = at::ones({B, T}, at::TensorOptions().dtype(at::kLong));
+  int64_t* idp = ids.data_ptr<int64_t>();
+  bool* rp = real.data_ptr<bool>();
+  int64_t* pp = pos.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& p = rows[static_cast<size_t>(b)];
+    const int64_t n = static_cast<int64_t>(p.size() - skip), start = T - n;
+    for (int64_t i = 0; i < n; ++i) {
+      idp[b * T + start + i] = p[skip + static_cast<size_t>(i)];
+      rp[b * T + start + i] = true;
+      pp[b * T + start + i] = static_cast<int64_t>(skip) + i;
+    }
+  }
+  ForwardInput in{ids.to(device), real.to(device), pos.to(device)};
+  in.past = past;
+  in.present = present;
+  in.wantLogits = wantLogits;
+  in.wantSelections = wantSelections;
+  return model->forward(in);
+}
+
+int64_t Expert::Impl::preparePrefix(const std::vector<std::vector<int32_t>>& batch, int64_t& use) {
+  use = 0;
+  if (!options.prefixCache) return 0;
+  // The batch's shared prefix, leaving every prompt at least its last token to compute.
+  int64_t shared = static_cast<int64_t>(batch[0].size()) - 1;
+  for (const auto& p : batch) shared = std::min<int64_t>(shared, static_cast<int64_t>(p.size()) - 1);
+  for (size_t b = 1; b < batch.size() && shared > 0; ++b) shared = commonPrefix(batch[0], batch[b], shared);
+  const int64_t minPrefix = std::max(1, options.minPrefix);
+  if (shared < minPrefix) return 0;
+  // The cached prefix serves when it covers at least half of what this batch shares (the rest is
+  // computed with each row's suffix); otherwise this batch's shared prefix replaces it.
+  const int64_t reuse = commonPrefix(prefix.ids, batch[0], shared);
+  if (reuse >= minPrefix && 2 * reuse >= shared) {
+    use = reuse;
+    return 0;
+  }
+  const bool moe = config.family == ModelFamily::Mixtral;
+  std::vector<std::vector<int32_t>> row{std::vector<int32_t>(batch[0].begin(), batch[0].begin() + shared)};
+  std::vector<KeyValues> kv;
+  ForwardOutput o = run(row, 0, nullptr, &kv, /*wantLogits=*/false, moe);
+  prefix.ids = std::move(row[0]);
+  prefix.kv = std::move(kv);
+  prefix.selected = moe ? o.routerSelected : at::Tensor();
+  use = shared;
+  return shared;
+}
 
 Expert::Expert(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Expert::~Expert() = default;
@@ -126,6 +209,7 @@ std::unique_ptr<Expert> Expert::create(const ModelConfig& config, const WeightSo
                                        const EngineOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
+  impl->options = options;
   impl->device = parseDevice(options.device);
   impl->deviceName = impl->device.str();
   at::ScalarType dtype = parseDtype(options.dtype, impl->device, impl->dtypeName);
@@ -157,8 +241,8 @@ std::string Expert::describe() const {
 
 void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
                      std::vector<float>* hidden) {
-  const ModelConfig& c = impl_->config;
   const auto started = std::chrono::steady_clock::now();
+  const ModelConfig& c = impl_->config;
   impl_->routerCounts.clear();
   impl_->stats = ForwardStats{};
   logits.clear();
@@ -166,42 +250,32 @@ void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector
   if (batch.empty()) return;
 
   const int64_t B = static_cast<int64_t>(batch.size());
-  int64_t T = 0;
+  int64_t T = 0, total = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
     MOE_CHECK(!batch[b].empty(), "forward: prompt ", b, " of the batch is empty");
     T = std::max<int64_t>(T, static_cast<int64_t>(batch[b].size()));
+    total += static_cast<int64_t>(batch[b].size());
+    for (size_t i = 0; i < batch[b].size(); ++i) {
+      const int32_t id = batch[b][i];
+      MOE_CHECK(id >= 0 && id < c.vocabSize, "forward: prompt ", b, ", token ", i, ": id ", id,
+                " is outside the vocabulary of ", c.file, " (size ", c.vocabSize, ")");
+    }
   }
   if (c.family == ModelFamily::Gpt2)
     MOE_CHECK(T <= c.maxPositions, "forward: a prompt of ", T, " tokens is longer than ", c.architecture,
               "'s n_positions ", c.maxPositions, " (", c.file, ")");
 
-  // Left padding: row b's tokens end at column T - 1. Padding gets token 0 and position 1, which
-  // the mask hides (as transformers' generate() fills them).
-  at::Tensor ids = at::zeros({B, T}, at::TensorOptions().dtype(at::kLong));
-  at::Tensor real = at::zeros({B, T}, at::TensorOptions().dtype(at::kBool));
-  at::Tensor pos = at::ones({B, T}, at::TensorOptions().dtype(at::kLong));
-  int64_t* idp = ids.data_ptr<int64_t>();
-  bool* rp = real.data_ptr<bool>();
-  int64_t* pp = pos.data_ptr<int64_t>();
-  for (int64_t b = 0; b < B; ++b) {
-    const auto& p = batch[static_cast<size_t>(b)];
-    const int64_t n = static_cast<int64_t>(p.size()), start = T - n;
-    for (int64_t i = 0; i < n; ++i) {
-      const int32_t id = p[static_cast<size_t>(i)];
-      MOE_CHECK(id >= 0 && id < c.vocabSize, "forward: prompt ", b, ", token ", i, ": id ", id,
-                " is outside the vocabulary of ", c.file, " (size ", c.vocabSize, ")");
-      idp[b * T + start + i] = id;
-      rp[b * T + start + i] = true;
-      pp[b * T + start + i] = i;
-    }
-  }
-
   ForwardOutput out;
+  int64_t use = 0, prefixComputed = 0;
   {
     c10::InferenceMode guard;
-    const at::Device& d = impl_->device;
     try {
-      out = impl_->model->forward(ForwardInput{ids.to(d), real.to(d), pos.to(d)});
+      prefixComputed = impl_->preparePrefix(batch, use);
+      std::vector<KeyValues> past;
+      if (use > 0) {
+        for (const KeyValues& kv : impl_->prefix.kv) past.push_back({kv.key.narrow(2, 0, use), kv.value.narrow(2, 0, use)});
+      }
+      out = impl_->run(batch, static_cast<size_t>(use), use > 0 ? &past : nullptr, nullptr, true, false);
     } catch (const c10::Error& e) {
       MOE_THROW(c.file, ": forward failed in libtorch (batch ", B, " x ", T, " tokens on ", impl_->deviceName, ", ",
                 impl_->dtypeName, "): ", e.what_without_backtrace());
@@ -217,13 +291,23 @@ void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector
     std::memcpy(hidden->data(), hd.data_ptr<float>(), hidden->size() * sizeof(float));
   }
   if (out.routerCounts.defined()) {
-    at::Tensor rc = out.routerCounts.to(at::kInt).contiguous();
+    at::Tensor rc = out.routerCounts;
+    if (use > 0) {
+      // The prefix tokens' choices count for every row, as if each prompt had been run whole.
+      at::Tensor sel = impl_->prefix.selected.narrow(0, 0, use);  // [use, layers, topK]
+      const int64_t layers = sel.size(1), E = c.numExperts;
+      at::Tensor flat = (at::arange(layers, sel.options()).view({1, layers, 1}) * E + sel).reshape({-1});
+      at::Tensor prefixCounts = at::bincount(flat, {}, layers * E).view({1, layers, E});
+      rc = rc + prefixCounts;
+    }
+    rc = rc.to(at::kInt).contiguous();
     impl_->routerCounts.assign(rc.data_ptr<int32_t>(), rc.data_ptr<int32_t>() + rc.numel());
   }
   ForwardStats& st = impl_->stats;
-  for (const auto& p : batch) st.promptTokens += static_cast<int64_t>(p.size());
-  st.computedTokens = st.promptTokens;
-  st.paddedTokens = B * T;
+  st.promptTokens = total;
+  st.computedTokens = total - B * use + prefixComputed;
+  st.cachedTokens = st.promptTokens - st.computedTokens;
+  st.paddedTokens = B * (T - use);
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 

@@ -165,9 +165,11 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const int64_t KVH = k.size(2), G = H / KVH;
   at::Tensor keys = k.permute({0, 2, 1, 3});  // [B, KVH, T, D]
   at::Tensor values = v.permute({0, 2, 1, 3});
-  if (past != nullptr && past->key.defined()) {
-    keys = at::cat({past->key, keys}, 2);
-    values = at::cat({past->value, values}, 2);
+  const bool hasPast = past != nullptr && past->key.defined();
+  if (hasPast) {
+    // A prefix shared by every row is stored once ([1, KVH, P, D]).
+    keys = at::cat({past->key.expand({B, KVH, past->key.size(2), D}), keys}, 2);
+    values = at::cat({past->value.expand({B, KVH, past->value.size(2), D}), values}, 2);
   }
   keys = keys.contiguous();
   values = values.contiguous();
@@ -197,7 +199,9 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     for (int64_t q0 = 0; q0 < T; q0 += block) {
       const int64_t tq = std::min(block, T - q0);
       const int64_t kEnd = P + q0 + tq;
-      const int64_t kBegin = window > 0 ? std::max<int64_t>(0, P + q0 - window + 1) : 0;
+      // With a past prefix the rows' padding sits between prefix and suffix, so key indices are
+      // not positions: the mask alone applies the window.
+      const int64_t kBegin = window > 0 && !hasPast ? std::max<int64_t>(0, P + q0 - window + 1) : 0;
       const int64_t sk = kEnd - kBegin;
       at::Tensor qb = queries.narrow(0, b0 * KVH, n * KVH).narrow(1, q0 * G, tq * G);
       at::Tensor kb = keys.narrow(0, b0 * KVH, n * KVH).narrow(1, kBegin, sk);
@@ -225,6 +229,20 @@ at::Tensor attentionMask(const at::Tensor& realKeys, int64_t queries, int64_t wi
   allowed = allowed.unsqueeze(0).logical_and(realKeys.view({B, 1, S}));  // [B, T, S]
   allowed = allowed.logical_or(kj.eq(qi).unsqueeze(0));
   return at::zeros({B, 1, T, S}, realKeys.options().dtype(dtype))
+      .masked_fill_(allowed.logical_not().unsqueeze(1), -std::numeric_limits<double>::infinity());
+}
+
+at::Tensor attentionMaskFromPositions(const at::Tensor& keyPos, const at::Tensor& keyReal, const at::Tensor& queryPos,
+                                      int64_t window, at::ScalarType dtype) {
+  const int64_t B = keyPos.size(0), S = keyPos.size(1), T = queryPos.size(1);
+  at::Tensor qp = queryPos.view({B, T, 1});
+  at::Tensor kp = keyPos.view({B, 1, S});
+  at::Tensor allowed = kp.le(qp).logical_and(keyReal.view({B, 1, S}));
+  if (window > 0) allowed = allowed.logical_and((qp - kp).lt(window));
+  auto longOpts = at::TensorOptions().dtype(at::kLong).device(keyPos.device());
+  at::Tensor self = at::arange(0, S, longOpts).view({1, S}).eq(at::arange(S - T, S, longOpts).view({T, 1}));
+  allowed = allowed.logical_or(self.unsqueeze(0));
+  return at::zeros({B, 1, T, S}, keyPos.options().dtype(dtype))
       .masked_fill_(allowed.logical_not().unsqueeze(1), -std::numeric_limits<double>::infinity());
 }
 
@@ -401,19 +419,32 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
   if (invFreq_.defined()) std::tie(cos, sin) = rotary(positions, invFreq_);
   if (invFreqLocal_.defined()) std::tie(cosLocal, sinLocal) = rotary(positions, invFreqLocal_);
 
+  const bool hasPast = in.past != nullptr && !in.past->empty();
+  const int64_t P = hasPast ? (*in.past)[0].key.size(2) : 0;
+  MOE_CHECK(!hasPast || static_cast<int64_t>(in.past->size()) == c.numLayers, "forward: past prefix has ",
+            hasPast ? in.past->size() : 0, " layers, the model ", c.numLayers);
+  at::Tensor keyPos, keyReal;
+  if (hasPast) {
+    auto longOpts = at::TensorOptions().dtype(at::kLong).device(in.ids.device());
+    keyPos = at::cat({at::arange(0, P, longOpts).view({1, P}).expand({B, P}), in.positions}, 1);
+    keyReal = at::cat({at::ones({B, P}, in.real.options()), in.real}, 1);
+  }
   // One mask per distinct window (sliding windows are all-or-nothing per layer).
   std::vector<std::pair<int64_t, at::Tensor>> masks;
   auto maskFor = [&](int64_t window) -> const at::Tensor& {
-    if (window >= T) window = 0;  // the window covers every prompt: plain causal
+    if (window >= P + T) window = 0;  // the window covers every prompt: plain causal
     for (auto& [w, m] : masks)
       if (w == window) return m;
-    masks.emplace_back(window, attentionMask(in.real, T, window, dtype_));
+    masks.emplace_back(window, hasPast ? attentionMaskFromPositions(keyPos, keyReal, in.positions, window, dtype_)
+                                       : attentionMask(in.real, T, window, dtype_));
     return masks.back().second;
   };
+  if (in.present != nullptr) in.present->assign(static_cast<size_t>(c.numLayers), KeyValues{});
 
   ForwardOutput out;
   at::Tensor rowOfToken;  // [N] row of each packed token (router counts)
   std::vector<at::Tensor> counts;  // per layer [B, experts]
+  std::vector<at::Tensor> selections;  // per layer [N, topK] (wantSelections)
   if (c.family == ModelFamily::Mixtral) {
     rowOfToken = pack(at::arange(B, in.ids.options()).unsqueeze(1).expand({B, T}).reshape({-1}));
   }
@@ -441,8 +472,10 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
       full.index_copy_(0, index, t.contiguous());
       return full.view({B, T, heads, D});
     };
-    const int64_t window = L.window >= T ? 0 : L.window;
-    at::Tensor a = attention(unpack(q, NH), unpack(k, KVH), unpack(v, KVH), maskFor(window), L.scale, window);
+    const int64_t window = L.window >= P + T ? 0 : L.window;
+    at::Tensor a = attention(unpack(q, NH), unpack(k, KVH), unpack(v, KVH), maskFor(window), L.scale, window,
+                             hasPast ? &(*in.past)[static_cast<size_t>(l)] : nullptr,
+                             in.present != nullptr ? &(*in.present)[static_cast<size_t>(l)] : nullptr);
     a = pack(a.view({B * T, NH * D}));
     if (L.postAttnNorm.defined()) {
       x = x + L.postAttnNorm(L.out(a));
@@ -457,6 +490,7 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
       // counts[b, l, e] += 1 for every (token of row b, chosen expert e).
       at::Tensor flat = (rowOfToken.unsqueeze(1) * c.numExperts + selected).reshape({-1});
       counts.push_back(at::bincount(flat, {}, B * c.numExperts).view({B, c.numExperts}));
+      if (in.wantSelections) selections.push_back(selected);
     } else if (L.postMlpNorm.defined()) {
       x = x + L.postMlpNorm(L.mlp(h));
     } else {
@@ -465,6 +499,8 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
   }
 
   if (!counts.empty()) out.routerCounts = at::stack(counts, 1).to(at::kCPU);
+  if (!selections.empty()) out.routerSelected = at::stack(selections, 1).to(at::kCPU);
+  if (!in.wantLogits) return out;
 
   // Each row's last token: with left padding, the last packed token of each row.
   at::Tensor last;

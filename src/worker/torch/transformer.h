@@ -102,16 +102,32 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 // A padding query attends to itself alone, so no row is all -inf (NaN-free softmax).
 at::Tensor attentionMask(const at::Tensor& realKeys, int64_t queries, int64_t window, at::ScalarType dtype);
 
+// The same from positions, for keys that are a shared prefix followed by each row's padded
+// suffix (padding in the middle, so array distance is not position distance): query i of row b
+// (position queryPos[b, i], key index S - T + i) reads key j when keyReal[b, j] and
+// keyPos[b, j] <= queryPos[b, i] (and, with window > 0, queryPos - keyPos < window); every query
+// also reads itself.
+at::Tensor attentionMaskFromPositions(const at::Tensor& keyPos, const at::Tensor& keyReal, const at::Tensor& queryPos,
+                                      int64_t window, at::ScalarType dtype);
+
 struct ForwardInput {
   at::Tensor ids;        // [B, T] int64, left-padded
   at::Tensor real;       // [B, T] bool, false on padding
-  at::Tensor positions;  // [B, T] int64, counted over real tokens
+  at::Tensor positions;  // [B, T] int64, counted over real tokens (from P with a past prefix)
+  // A prefix of P tokens every row shares, computed before (positions 0..P-1): per layer its keys
+  // and values [1, kvHeads, P, headDim]; null or empty = none.
+  const std::vector<KeyValues>* past = nullptr;
+  // Receives per layer the keys and values of all positions ([B, kvHeads, P + T, headDim]).
+  std::vector<KeyValues>* present = nullptr;
+  bool wantLogits = true;  // false: only `present` (and router selections) are wanted
+  bool wantSelections = false;  // Mixtral: fill ForwardOutput::routerSelected
 };
 
 struct ForwardOutput {
   at::Tensor hidden;        // [B, hidden] at the last position, after the final norm (run dtype)
   at::Tensor logits;        // [B, vocab] float32
   at::Tensor routerCounts;  // [B, layers, experts] int64 (Mixtral), else undefined
+  at::Tensor routerSelected;  // [N real tokens, layers, topK] int64 when wantSelections (Mixtral)
 };
 
 class Transformer {
