@@ -8,12 +8,12 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   openmpi-bin libopenmpi-dev
   libhdf5-dev hdf5-tools python3-h5py python3-numpy python3-matplotlib
-  libyaml-cpp-dev
+  libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libpcre2-dev
   libtorch-dev libopenblas0-pthread
   clang libclang-rt-14-dev
-  time
+  time python3-pip
 )
 if [[ "${1:-}" == "--with-slurm" ]]; then
   # A local test cluster (scripts/slurm-local.sh): slurmctld + slurmd + munge; srun --mpi=pmix

