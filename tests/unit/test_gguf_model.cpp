@@ -194,6 +194,23 @@ TEST(GgufModel, SyntheticConfigNamesAndUnpermutation) {
   }
 }
 
+// Every tensor of the GGUF file under its Hugging Face name equals the checkpoint's: exactly, but
+// norm weights within normTol.
+void expectSameTensors(const GgufModelWeights& g, const WeightSource& hf, double normTol) {
+  std::vector<std::string> names = g.names();
+  EXPECT_EQ(names.size(), hf.names().size());
+  for (const std::string& n : names) {
+    ASSERT_TRUE(hf.has(n)) << n;
+    ASSERT_EQ(g.meta(n).shape, hf.meta(n).shape) << n;
+    std::vector<float> a(static_cast<size_t>(numel(g.meta(n).shape))), b(a.size());
+    g.readF32(n, a.data());
+    hf.readF32(n, b.data());
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+    ASSERT_LE(worst, n.find("norm") != std::string::npos ? normTol : 0.0) << n;
+  }
+}
+
 TEST(GgufModel, Errors) {
   auto expectError = [](const std::vector<uint8_t>& image, const std::string& part) {
     std::string e = errorOf(image);
@@ -251,19 +268,8 @@ TEST(GgufModel, TinyGemma3TensorsEqualTheHuggingFaceCheckpoint) {
   EXPECT_DOUBLE_EQ(c.queryScale, 1.0 / 16.0);                // and query_pre_attn_scalar 256
   EXPECT_DOUBLE_EQ(c.embedScale, 8.0);
   EXPECT_TRUE(c.tieWordEmbeddings);
-  std::vector<std::string> names = g.names();
-  EXPECT_EQ(names.size(), hf->names().size());
-  for (const std::string& n : names) {
-    ASSERT_TRUE(hf->has(n)) << n;
-    ASSERT_EQ(g.meta(n).shape, hf->meta(n).shape) << n;
-    std::vector<float> a(static_cast<size_t>(numel(g.meta(n).shape))), b(a.size());
-    g.readF32(n, a.data());
-    hf->readF32(n, b.data());
-    double worst = 0;
-    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
-    // (1 + w) - 1 in float32 rounds w to the spacing of numbers near 1.
-    ASSERT_LE(worst, n.find("norm") != std::string::npos ? 1.2e-7 : 0.0) << n;
-  }
+  // (1 + w) - 1 in float32 rounds w to the spacing of numbers near 1.
+  expectSameTensors(g, *hf, 1.2e-7);
 }
 
 TEST(GgufModel, TinyTensorsEqualTheHuggingFaceCheckpoint) {
@@ -283,16 +289,7 @@ TEST(GgufModel, TinyTensorsEqualTheHuggingFaceCheckpoint) {
   EXPECT_NEAR(c.normEps, ref.normEps, 1e-12);
   EXPECT_FALSE(c.tieWordEmbeddings);
 
-  std::vector<std::string> names = g.names();
-  EXPECT_EQ(names.size(), hf->names().size());
-  for (const std::string& n : names) {
-    ASSERT_TRUE(hf->has(n)) << n;
-    ASSERT_EQ(g.meta(n).shape, hf->meta(n).shape) << n;
-    std::vector<float> a(static_cast<size_t>(numel(g.meta(n).shape))), b(a.size());
-    g.readF32(n, a.data());
-    hf->readF32(n, b.data());
-    ASSERT_EQ(a, b) << n;  // float32 both sides: the un-permutation restores every row exactly
-  }
+  expectSameTensors(g, *hf, 0.0);  // float32 both sides: the un-permutation restores every row exactly
 }
 
 TEST(GgufModel, TinyLogitsEqualTransformersFromTheSameFile) {
