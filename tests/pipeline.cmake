@@ -3,7 +3,7 @@ moe_add_test(test_scheduler SOURCES unit/test_scheduler.cpp LIBS moe_coordinator
 
 # The job end to end under mpirun (tiny fixture models, data/sample), checked through h5py.
 find_program(MOE_SYSTEM_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-foreach(what equivalence resume)
+foreach(what equivalence resume costs)
   add_test(NAME e2e_${what} COMMAND ${MOE_SYSTEM_PYTHON} ${PROJECT_SOURCE_DIR}/tests/e2e/test_pipeline.py ${what}
            --bin $<TARGET_FILE:moe-dist>)
   set_tests_properties(e2e_${what} PROPERTIES LABELS "mpi" TIMEOUT 900 RUN_SERIAL TRUE)

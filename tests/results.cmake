@@ -3,6 +3,8 @@ moe_add_test(test_stats SOURCES unit/test_stats.cpp LIBS moe_coordinator)
 moe_add_test(test_results SOURCES unit/test_results.cpp unit/test_results_synthetic.cpp LIBS moe_coordinator)
 moe_add_test(test_report SOURCES unit/test_report.cpp unit/test_results_synthetic.cpp
              LIBS moe_coordinator nlohmann_json::nlohmann_json)
+moe_add_test(test_costs SOURCES unit/test_costs.cpp unit/test_results_synthetic.cpp
+             LIBS moe_coordinator nlohmann_json::nlohmann_json)
 
 # A helper that writes synthetic results files through ResultsWriter, for the tools below.
 add_executable(moe_results_synth unit/test_results_synth_tool.cpp unit/test_results_synthetic.cpp)

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <set>
 
 #include "common/error.h"
 #include "coordinator/categories.h"
@@ -205,6 +206,98 @@ std::string routingMarkdown(const ResultsFile& f, const RunSummary& s) {
   return out;
 }
 
+// ---- costs ------------------------------------------------------------------------------------------
+
+const char* kCostNote =
+    "per rank, summed over the run's segments: prompt tokens = computed + cached (prefix cache); tok/s = "
+    "computed / forward s; idle = collective (broadcast, gathers, mixture all-reduce, waiting for the group) + "
+    "wait (on the coordinator)";
+
+std::string mib(int64_t bytes) { return fmt("%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0)); }
+std::string secs(double v) { return std::isnan(v) ? "n/a" : fmt("%.3f", v); }
+std::string rate(double v) { return std::isnan(v) ? "n/a" : fmt("%.1f", v); }
+
+std::string expertName(const ResultsFile& f, const RankCost& c) {
+  return c.expert >= 0 && static_cast<size_t>(c.expert) < f.header.experts.size() ? f.header.experts[c.expert]
+                                                                                   : std::to_string(c.expert);
+}
+
+std::vector<std::string> costHeader() {
+  return {"rank", "group", "expert", "host", "device", "model MiB", "batches", "questions", "prompt tok",
+          "computed tok", "cached tok", "forward s", "tok/s", "tokenize s", "gate s", "collective s", "wait s",
+          "write s", "wall s", "idle s"};
+}
+std::vector<std::string> costCells(const ResultsFile& f, const RankCost& c) {
+  return {std::to_string(c.rank),          std::to_string(c.group),          expertName(f, c),
+          c.host,                          c.device,                         mib(c.modelBytes),
+          std::to_string(c.batches),       std::to_string(c.questions),      std::to_string(c.promptTokens),
+          std::to_string(c.computedTokens), std::to_string(c.cachedTokens),  secs(c.forwardSeconds),
+          rate(c.tokensPerSecond()),       secs(c.tokenizeSeconds),          secs(c.gateSeconds),
+          secs(c.collectiveSeconds),       secs(c.waitSeconds),              secs(c.writeSeconds),
+          secs(c.wallSeconds),             secs(idleSeconds(c))};
+}
+
+std::string stragglerLine(const ResultsFile& f, const CostSummary& s) {
+  if (s.straggler < 0) return "straggler: n/a (no cost rows)";
+  const RankCost& c = s.ranks[static_cast<size_t>(s.straggler)];
+  if (s.ranks.size() == 1) return "straggler: n/a (one rank)";
+  double others = 0;
+  for (size_t i = 0; i < s.ranks.size(); ++i)
+    if (static_cast<int>(i) != s.straggler) others += idleSeconds(s.ranks[i]);
+  others /= static_cast<double>(s.ranks.size() - 1);
+  return str("straggler: rank ", c.rank, " (expert ", expertName(f, c), ", group ", c.group, ", on ", c.host,
+             "): the most forward time, ", secs(c.forwardSeconds), " s, and ", secs(idleSeconds(c)),
+             " s idle against a mean of ", secs(others), " s idle on the other ranks");
+}
+
+std::string batchLine(const CostSummary& s) {
+  if (s.batches == 0) return "per batch: no timing rows";
+  return str("per batch (mean of ", s.batches, " batches, leader's view): wait ", secs(s.meanWait), " s, tokenize ",
+             secs(s.meanTokenize), " s, forward ", secs(s.meanForward), " s (slowest expert), reduce ",
+             secs(s.meanReduce), " s, write ", secs(s.meanWrite), " s; batch ", secs(s.meanBatch), " s");
+}
+
+std::string costSegmentsText(const CostSummary& s) {
+  return s.segments == 1 ? std::string("1 segment") : str(s.segments, " segments (the run and its resumes; a killed segment records none)");
+}
+
+std::string costText(const ResultsFile& f, const RunSummary& rs) {
+  const CostSummary& s = rs.costs;
+  if (!s.recorded) return "\ncosts: not recorded in this file (written before cost accounting, or by moe-dist combine)\n";
+  std::vector<std::vector<std::string>> table = {costHeader()};
+  for (const auto& c : s.ranks) table.push_back(costCells(f, c));
+  std::vector<size_t> widths(table[0].size(), 0);
+  for (const auto& row : table)
+    for (size_t j = 0; j < row.size(); ++j) widths[j] = std::max(widths[j], row[j].size());
+  std::string out = "\ncosts (" + costSegmentsText(s) + "): " + kCostNote + "\n";
+  for (const auto& row : table) {
+    for (size_t j = 0; j < row.size(); ++j) {
+      const std::string fill(widths[j] - row[j].size(), ' ');
+      const bool left = j == 2 || j == 3 || j == 4;
+      out += (j ? "  " : "") + (left ? row[j] + fill : fill + row[j]);
+    }
+    out += "\n";
+  }
+  return out + stragglerLine(f, s) + "\n" + batchLine(s) + "\n";
+}
+
+std::string costMarkdown(const ResultsFile& f, const RunSummary& rs) {
+  const CostSummary& s = rs.costs;
+  if (!s.recorded) return "\n### costs\n\nnot recorded in this file\n";
+  std::string out = "\n### costs (" + costSegmentsText(s) + ")\n\n" + kCostNote + "\n\n|";
+  const auto head = costHeader();
+  for (const auto& hcell : head) out += " " + hcell + " |";
+  out += "\n|";
+  for (size_t j = 0; j < head.size(); ++j) out += (j == 2 || j == 3 || j == 4) ? "---|" : "---:|";
+  out += "\n";
+  for (const auto& c : s.ranks) {
+    out += "|";
+    for (const auto& cell : costCells(f, c)) out += " " + cell + " |";
+    out += "\n";
+  }
+  return out + "\n" + stragglerLine(f, s) + "\n\n" + batchLine(s) + "\n";
+}
+
 std::string renderText(const ResultsFile& f, const RunSummary& s) {
   std::string out = "moe-dist report: " + f.path + "\n";
   for (const auto& [k, v] : facts(f, s)) {
@@ -236,7 +329,7 @@ std::string renderText(const ResultsFile& f, const RunSummary& s) {
     out += "\n";
   }
   out += "\n" + comparisonLine(s) + "\n" + letterMassLine(s) + "\n";
-  return out + routingText(f, s);
+  return out + routingText(f, s) + costText(f, s);
 }
 
 std::string renderMarkdown(const ResultsFile& f, const RunSummary& s) {
@@ -254,7 +347,7 @@ std::string renderMarkdown(const ResultsFile& f, const RunSummary& s) {
     out += "\n";
   }
   out += "\n" + comparisonLine(s) + "\n\n" + letterMassLine(s) + "\n";
-  return out + routingMarkdown(f, s);
+  return out + routingMarkdown(f, s) + costMarkdown(f, s);
 }
 
 std::string csvField(const std::string& v) {
@@ -289,6 +382,25 @@ std::string renderCsv(const ResultsFile& f, const RunSummary& s) {
         out += "," + csvNumber(r->meanWeight[x]) + "," + csvNumber(r->topShare[x]);
       out += "," + csvNumber(r->top1.value) + "," + csvNumber(r->top1.se) + "," + csvNumber(r->oracle.value) + "," +
              csvNumber(r->oracle.se) + "\n";
+    }
+  }
+  if (s.costs.recorded) {
+    // A third table: the per-rank costs, raw numbers (bytes, seconds).
+    out += "\n# costs (" + costSegmentsText(s.costs) + "): " + kCostNote + "\n# " + stragglerLine(f, s.costs) +
+           "\n# " + batchLine(s.costs) + "\n";
+    out += "cost_rank,group,expert,host,device,model_bytes,batches,questions,prompt_tokens,computed_tokens,"
+           "cached_tokens,forward_seconds,tokens_per_second,tokenize_seconds,gate_seconds,collective_seconds,"
+           "wait_seconds,write_seconds,wall_seconds,idle_seconds,straggler\n";
+    for (size_t i = 0; i < s.costs.ranks.size(); ++i) {
+      const RankCost& c = s.costs.ranks[i];
+      out += std::to_string(c.rank) + "," + std::to_string(c.group) + "," + csvField(expertName(f, c)) + "," +
+             csvField(c.host) + "," + csvField(c.device) + "," + std::to_string(c.modelBytes) + "," +
+             std::to_string(c.batches) + "," + std::to_string(c.questions) + "," + std::to_string(c.promptTokens) +
+             "," + std::to_string(c.computedTokens) + "," + std::to_string(c.cachedTokens) + "," +
+             csvNumber(c.forwardSeconds) + "," + csvNumber(c.tokensPerSecond()) + "," + csvNumber(c.tokenizeSeconds) +
+             "," + csvNumber(c.gateSeconds) + "," + csvNumber(c.collectiveSeconds) + "," + csvNumber(c.waitSeconds) +
+             "," + csvNumber(c.writeSeconds) + "," + csvNumber(c.wallSeconds) + "," + csvNumber(idleSeconds(c)) + "," +
+             (static_cast<int>(i) == s.costs.straggler ? "1" : "0") + "\n";
     }
   }
   return out;
@@ -375,10 +487,119 @@ std::string renderJson(const ResultsFile& f, const RunSummary& s) {
     }
     j["routing"] = {{"policy", s.routing.policy}, {"top_k", h.gateTopK}, {"rows", rows}};
   }
+  const CostSummary& cs = s.costs;
+  json costs = {{"recorded", cs.recorded}, {"segments", cs.segments}};
+  json ranks = json::array();
+  for (const RankCost& c : cs.ranks)
+    ranks.push_back({{"rank", c.rank},
+                     {"group", c.group},
+                     {"expert", c.expert},
+                     {"expert_name", expertName(f, c)},
+                     {"host", c.host},
+                     {"device", c.device},
+                     {"model", c.model},
+                     {"model_bytes", c.modelBytes},
+                     {"batches", c.batches},
+                     {"questions", c.questions},
+                     {"prompt_tokens", c.promptTokens},
+                     {"computed_tokens", c.computedTokens},
+                     {"cached_tokens", c.cachedTokens},
+                     {"padded_tokens", c.paddedTokens},
+                     {"forward_seconds", c.forwardSeconds},
+                     {"tokens_per_second", jsonNumber(c.tokensPerSecond())},
+                     {"tokenize_seconds", c.tokenizeSeconds},
+                     {"gate_seconds", c.gateSeconds},
+                     {"collective_seconds", c.collectiveSeconds},
+                     {"wait_seconds", c.waitSeconds},
+                     {"write_seconds", c.writeSeconds},
+                     {"wall_seconds", c.wallSeconds},
+                     {"idle_seconds", idleSeconds(c)}});
+  costs["ranks"] = ranks;
+  costs["straggler_rank"] = cs.straggler >= 0 ? json(cs.ranks[static_cast<size_t>(cs.straggler)].rank) : json(nullptr);
+  costs["batches"] = cs.batches;
+  costs["batch_means"] = {{"wait_seconds", jsonNumber(cs.meanWait)},         {"tokenize_seconds", jsonNumber(cs.meanTokenize)},
+                          {"forward_seconds", jsonNumber(cs.meanForward)},   {"reduce_seconds", jsonNumber(cs.meanReduce)},
+                          {"write_seconds", jsonNumber(cs.meanWrite)},       {"batch_seconds", jsonNumber(cs.meanBatch)}};
+  j["costs"] = costs;
   return j.dump(2) + "\n";
 }
 
 }  // namespace
+
+double idleSeconds(const RankCost& c) { return c.collectiveSeconds + c.waitSeconds; }
+
+CostSummary summarizeCosts(const ResultsFile& file) {
+  CostSummary s;
+  s.recorded = !file.ranks.empty();
+  std::map<int32_t, RankCost> byRank;
+  std::set<int32_t> segments;
+  for (const RankCost& c : file.ranks) {
+    segments.insert(c.segment);
+    auto it = byRank.find(c.rank);
+    if (it == byRank.end()) {
+      byRank.emplace(c.rank, c);
+      continue;
+    }
+    RankCost& t = it->second;
+    // Identity from the latest segment; counts and seconds add up.
+    if (c.segment >= t.segment) {
+      t.segment = c.segment;
+      t.group = c.group;
+      t.expert = c.expert;
+      t.host = c.host;
+      t.device = c.device;
+      t.model = c.model;
+      t.modelBytes = c.modelBytes;
+    }
+    t.batches += c.batches;
+    t.questions += c.questions;
+    t.promptTokens += c.promptTokens;
+    t.computedTokens += c.computedTokens;
+    t.cachedTokens += c.cachedTokens;
+    t.paddedTokens += c.paddedTokens;
+    t.forwardSeconds += c.forwardSeconds;
+    t.tokenizeSeconds += c.tokenizeSeconds;
+    t.gateSeconds += c.gateSeconds;
+    t.collectiveSeconds += c.collectiveSeconds;
+    t.waitSeconds += c.waitSeconds;
+    t.writeSeconds += c.writeSeconds;
+    t.wallSeconds += c.wallSeconds;
+  }
+  s.segments = static_cast<int>(segments.size());
+  for (auto& [r, c] : byRank) s.ranks.push_back(c);
+  for (size_t i = 0; i < s.ranks.size(); ++i) {
+    if (s.straggler < 0) {
+      s.straggler = static_cast<int>(i);
+      continue;
+    }
+    const RankCost& a = s.ranks[i];
+    const RankCost& b = s.ranks[static_cast<size_t>(s.straggler)];
+    if (a.forwardSeconds > b.forwardSeconds ||
+        (a.forwardSeconds == b.forwardSeconds && idleSeconds(a) < idleSeconds(b)))
+      s.straggler = static_cast<int>(i);
+  }
+  s.batches = static_cast<int64_t>(file.timing.size());
+  if (s.batches == 0) {
+    s.meanWait = s.meanTokenize = s.meanForward = s.meanReduce = s.meanWrite = s.meanBatch = kNaN;
+    return s;
+  }
+  for (const BatchTiming& t : file.timing) {
+    s.meanWait += t.waitSeconds;
+    s.meanTokenize += t.tokenizeSeconds.empty() ? 0.0 : *std::max_element(t.tokenizeSeconds.begin(), t.tokenizeSeconds.end());
+    s.meanForward += t.forwardSeconds.empty() ? 0.0 : *std::max_element(t.forwardSeconds.begin(), t.forwardSeconds.end());
+    s.meanReduce += t.reduceSeconds;
+    s.meanWrite += t.writeSeconds;
+    s.meanBatch += t.batchSeconds;
+  }
+  const double n = static_cast<double>(s.batches);
+  s.meanWait /= n;
+  s.meanTokenize /= n;
+  s.meanForward /= n;
+  s.meanReduce /= n;
+  s.meanWrite /= n;
+  s.meanBatch /= n;
+  return s;
+}
 
 RunSummary summarize(const ResultsFile& file, const std::string& scoringIn) {
   const ResultsHeader& h = file.header;
@@ -392,6 +613,7 @@ RunSummary summarize(const ResultsFile& file, const std::string& scoringIn) {
   s.columns.push_back("mixture");
   s.columns.push_back("oracle");
   s.questions = static_cast<int64_t>(file.rows.size());
+  s.costs = summarizeCosts(file);
 
   std::map<std::string, size_t> subjectIndex;
   for (size_t i = 0; i < h.subjects.size(); ++i) subjectIndex[h.subjects[i].subject] = i;

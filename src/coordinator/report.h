@@ -54,6 +54,21 @@ struct RoutingSummary {
   std::vector<RoutingRow> categories, subjects;  // as RunSummary's
 };
 
+// The run's costs (the file's `ranks` and `timing` groups): per rank, summed over the run's
+// segments (the run and each --resume), and the straggler.
+struct CostSummary {
+  bool recorded = false;        // the file has cost rows (files before cost accounting do not)
+  int segments = 0;             // distinct segments with cost rows
+  std::vector<RankCost> ranks;  // one per rank number, in rank order; host/device/model of its last segment
+  int straggler = -1;           // index into ranks: the most forward seconds (ties: the least idle); -1 if none
+  // Per-batch means over the `timing` rows (NaN without rows); forward and tokenize: the slowest expert's.
+  int64_t batches = 0;
+  double meanTokenize = 0, meanForward = 0, meanReduce = 0, meanWrite = 0, meanWait = 0, meanBatch = 0;
+};
+// Idle time of a rank: seconds in collectives plus seconds waiting on the coordinator.
+double idleSeconds(const RankCost& c);
+CostSummary summarizeCosts(const ResultsFile& file);
+
 struct RunSummary {
   std::string scoring;                // the scoring applied
   std::vector<std::string> columns;   // experts..., "mixture", "oracle"
@@ -65,6 +80,7 @@ struct RunSummary {
   std::vector<double> expertLetterMass;  // mean probability mass on the answer letters, per expert
   double mixtureLetterMass = 0;
   RoutingSummary routing;
+  CostSummary costs;
 };
 
 // Computes the summary with `scoring` ("" = the file's own scoring).

@@ -18,6 +18,7 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <type_traits>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -696,6 +697,192 @@ void writeSummary(hid_t f, const RunSummary& s) {
                                    ", otherwise chi-square with continuity correction (|b - c| - 1)^2 / (b + c)"));
 }
 
+// ---- costs: groups `ranks` (one row per segment and rank) and `timing` (one row per batch) --------
+
+// Reads a numeric dataset of `loc` whose shape must be [n] (width 0) or [n, width].
+template <typename T>
+std::vector<T> readNumbers(hid_t loc, const std::string& file, const std::string& where, const char* name, hsize_t n,
+                           hsize_t width) {
+  Dataset d = openDataset(loc, file, name);
+  Dataspace s(MOE_H5_ID(H5Dget_space(d.get())));
+  const std::vector<hsize_t> got = extentOf(s.get());
+  const std::vector<hsize_t> want = width == 0 ? std::vector<hsize_t>{n} : std::vector<hsize_t>{n, width};
+  MOE_CHECK(got == want, file, ": dataset '", where, "/", name, "' has shape ", shapeText(got), ", expected ",
+            shapeText(want));
+  Datatype t(MOE_H5_ID(H5Dget_type(d.get())));
+  const H5T_class_t cls = H5Tget_class(t.get());
+  MOE_CHECK(cls == H5T_INTEGER || cls == H5T_FLOAT, file, ": dataset '", where, "/", name, "' is not numeric");
+  std::vector<T> v(static_cast<size_t>(n * std::max<hsize_t>(width, 1)));
+  if (!v.empty()) MOE_H5_CHECK(H5Dread(d.get(), nativeOf<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()));
+  return v;
+}
+
+bool hasLink(hid_t loc, const char* name) { return MOE_H5_ID(H5Lexists(loc, name, H5P_DEFAULT)) > 0; }
+
+std::vector<RankCost> readRankCosts(hid_t f, const std::string& path) {
+  std::vector<RankCost> out;
+  if (!hasLink(f, "ranks")) return out;
+  Group g(MOE_H5_ID(H5Gopen2(f, "ranks", H5P_DEFAULT)));
+  const hid_t h = g.get();
+  const std::vector<std::string> hosts = readStringDataset(h, path, "host");
+  const hsize_t n = hosts.size();
+  const auto devices = readStringDataset(h, path, "device");
+  const auto models = readStringDataset(h, path, "model");
+  MOE_CHECK(devices.size() == n && models.size() == n, path, ": group 'ranks': host, device and model have ", n, ", ",
+            devices.size(), " and ", models.size(), " entries; expected the same number");
+  auto i32 = [&](const char* name) { return readNumbers<int32_t>(h, path, "ranks", name, n, 0); };
+  auto i64 = [&](const char* name) { return readNumbers<int64_t>(h, path, "ranks", name, n, 0); };
+  auto f64 = [&](const char* name) { return readNumbers<double>(h, path, "ranks", name, n, 0); };
+  const auto segment = i32("segment"), rank = i32("rank"), group = i32("group"), expert = i32("expert");
+  const auto modelBytes = i64("model_bytes"), batches = i64("batches"), questions = i64("questions");
+  const auto prompt = i64("prompt_tokens"), computed = i64("computed_tokens"), cached = i64("cached_tokens");
+  const auto padded = i64("padded_tokens");
+  const auto fwd = f64("forward_seconds"), tok = f64("tokenize_seconds"), gate = f64("gate_seconds");
+  const auto coll = f64("collective_seconds"), wait = f64("wait_seconds"), write = f64("write_seconds");
+  const auto wall = f64("wall_seconds");
+  for (size_t i = 0; i < n; ++i) {
+    RankCost c;
+    c.segment = segment[i];
+    c.rank = rank[i];
+    c.group = group[i];
+    c.expert = expert[i];
+    c.host = hosts[i];
+    c.device = devices[i];
+    c.model = models[i];
+    c.modelBytes = modelBytes[i];
+    c.batches = batches[i];
+    c.questions = questions[i];
+    c.promptTokens = prompt[i];
+    c.computedTokens = computed[i];
+    c.cachedTokens = cached[i];
+    c.paddedTokens = padded[i];
+    c.forwardSeconds = fwd[i];
+    c.tokenizeSeconds = tok[i];
+    c.gateSeconds = gate[i];
+    c.collectiveSeconds = coll[i];
+    c.waitSeconds = wait[i];
+    c.writeSeconds = write[i];
+    c.wallSeconds = wall[i];
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<BatchTiming> readBatchTimings(hid_t f, const std::string& path, hsize_t e) {
+  std::vector<BatchTiming> out;
+  if (!hasLink(f, "timing")) return out;
+  Group g(MOE_H5_ID(H5Gopen2(f, "timing", H5P_DEFAULT)));
+  const hid_t h = g.get();
+  Dataset probe = openDataset(h, path, "segment");
+  Dataspace ps(MOE_H5_ID(H5Dget_space(probe.get())));
+  const std::vector<hsize_t> ext = extentOf(ps.get());
+  MOE_CHECK(ext.size() == 1, path, ": dataset 'timing/segment' must be one-dimensional, has shape ", shapeText(ext));
+  const hsize_t n = ext[0];
+  auto i32 = [&](const char* name) { return readNumbers<int32_t>(h, path, "timing", name, n, 0); };
+  auto f64 = [&](const char* name) { return readNumbers<double>(h, path, "timing", name, n, 0); };
+  auto i64e = [&](const char* name) { return readNumbers<int64_t>(h, path, "timing", name, n, e); };
+  auto f64e = [&](const char* name) { return readNumbers<double>(h, path, "timing", name, n, e); };
+  const auto segment = i32("segment"), group = i32("group"), subject = i32("subject"), questions = i32("questions");
+  const auto firstRow = readNumbers<int64_t>(h, path, "timing", "first_row", n, 0);
+  const auto prompt = i64e("prompt_tokens"), computed = i64e("computed_tokens"), cached = i64e("cached_tokens");
+  const auto tok = f64e("tokenize_seconds"), fwd = f64e("forward_seconds");
+  const auto wait = f64("wait_seconds"), reduce = f64("reduce_seconds"), batch = f64("batch_seconds"),
+             write = f64("write_seconds");
+  for (size_t i = 0; i < n; ++i) {
+    BatchTiming t;
+    t.segment = segment[i];
+    t.group = group[i];
+    t.subject = subject[i];
+    t.questions = questions[i];
+    t.firstRow = firstRow[i];
+    auto row = [&](const auto& v) { return std::vector<std::decay_t<decltype(v[0])>>(v.begin() + i * e, v.begin() + (i + 1) * e); };
+    t.promptTokens = row(prompt);
+    t.computedTokens = row(computed);
+    t.cachedTokens = row(cached);
+    t.tokenizeSeconds = row(tok);
+    t.forwardSeconds = row(fwd);
+    t.waitSeconds = wait[i];
+    t.reduceSeconds = reduce[i];
+    t.batchSeconds = batch[i];
+    t.writeSeconds = write[i];
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+void writeRankCosts(hid_t f, const std::vector<RankCost>& rows) {
+  if (hasLink(f, "ranks")) MOE_H5_CHECK(H5Ldelete(f, "ranks", H5P_DEFAULT));
+  Group g(MOE_H5_ID(H5Gcreate2(f, "ranks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+  const hid_t h = g.get();
+  const hsize_t n = rows.size();
+  auto col = [&](auto field) {
+    using T = std::decay_t<decltype(field(rows[0]))>;
+    std::vector<T> v;
+    for (const auto& r : rows) v.push_back(field(r));
+    return v;
+  };
+  writeDataset<int32_t>(h, "segment", {n}, col([](const RankCost& r) { return r.segment; }));
+  writeDataset<int32_t>(h, "rank", {n}, col([](const RankCost& r) { return r.rank; }));
+  writeDataset<int32_t>(h, "group", {n}, col([](const RankCost& r) { return r.group; }));
+  writeDataset<int32_t>(h, "expert", {n}, col([](const RankCost& r) { return r.expert; }));
+  writeStringDataset(h, "host", col([](const RankCost& r) { return r.host; }));
+  writeStringDataset(h, "device", col([](const RankCost& r) { return r.device; }));
+  writeStringDataset(h, "model", col([](const RankCost& r) { return r.model; }));
+  writeDataset<int64_t>(h, "model_bytes", {n}, col([](const RankCost& r) { return r.modelBytes; }));
+  writeDataset<int64_t>(h, "batches", {n}, col([](const RankCost& r) { return r.batches; }));
+  writeDataset<int64_t>(h, "questions", {n}, col([](const RankCost& r) { return r.questions; }));
+  writeDataset<int64_t>(h, "prompt_tokens", {n}, col([](const RankCost& r) { return r.promptTokens; }));
+  writeDataset<int64_t>(h, "computed_tokens", {n}, col([](const RankCost& r) { return r.computedTokens; }));
+  writeDataset<int64_t>(h, "cached_tokens", {n}, col([](const RankCost& r) { return r.cachedTokens; }));
+  writeDataset<int64_t>(h, "padded_tokens", {n}, col([](const RankCost& r) { return r.paddedTokens; }));
+  writeDataset<double>(h, "forward_seconds", {n}, col([](const RankCost& r) { return r.forwardSeconds; }));
+  writeDataset<double>(h, "tokens_per_second", {n}, col([](const RankCost& r) { return r.tokensPerSecond(); }));
+  writeDataset<double>(h, "tokenize_seconds", {n}, col([](const RankCost& r) { return r.tokenizeSeconds; }));
+  writeDataset<double>(h, "gate_seconds", {n}, col([](const RankCost& r) { return r.gateSeconds; }));
+  writeDataset<double>(h, "collective_seconds", {n}, col([](const RankCost& r) { return r.collectiveSeconds; }));
+  writeDataset<double>(h, "wait_seconds", {n}, col([](const RankCost& r) { return r.waitSeconds; }));
+  writeDataset<double>(h, "write_seconds", {n}, col([](const RankCost& r) { return r.writeSeconds; }));
+  writeDataset<double>(h, "wall_seconds", {n}, col([](const RankCost& r) { return r.wallSeconds; }));
+}
+
+void writeBatchTimings(hid_t f, const std::vector<BatchTiming>& rows, size_t e) {
+  if (hasLink(f, "timing")) MOE_H5_CHECK(H5Ldelete(f, "timing", H5P_DEFAULT));
+  Group g(MOE_H5_ID(H5Gcreate2(f, "timing", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+  const hid_t h = g.get();
+  const hsize_t n = rows.size();
+  auto col = [&](auto field) {
+    using T = std::decay_t<decltype(field(rows[0]))>;
+    std::vector<T> v;
+    for (const auto& r : rows) v.push_back(field(r));
+    return v;
+  };
+  auto wide = [&](auto field, const char* name) {
+    using T = typename std::decay_t<decltype(field(rows[0]))>::value_type;
+    std::vector<T> v;
+    for (const auto& r : rows) {
+      const auto& x = field(r);
+      MOE_CHECK(x.size() == e, "timing/", name, ": a batch has ", x.size(), " values, expected one per expert (", e,
+                ")");
+      v.insert(v.end(), x.begin(), x.end());
+    }
+    writeDataset<T>(h, name, {n, hsize_t(e)}, v);
+  };
+  writeDataset<int32_t>(h, "segment", {n}, col([](const BatchTiming& r) { return r.segment; }));
+  writeDataset<int32_t>(h, "group", {n}, col([](const BatchTiming& r) { return r.group; }));
+  writeDataset<int32_t>(h, "subject", {n}, col([](const BatchTiming& r) { return r.subject; }));
+  writeDataset<int32_t>(h, "questions", {n}, col([](const BatchTiming& r) { return r.questions; }));
+  writeDataset<int64_t>(h, "first_row", {n}, col([](const BatchTiming& r) { return r.firstRow; }));
+  wide([](const BatchTiming& r) -> const std::vector<int64_t>& { return r.promptTokens; }, "prompt_tokens");
+  wide([](const BatchTiming& r) -> const std::vector<int64_t>& { return r.computedTokens; }, "computed_tokens");
+  wide([](const BatchTiming& r) -> const std::vector<int64_t>& { return r.cachedTokens; }, "cached_tokens");
+  wide([](const BatchTiming& r) -> const std::vector<double>& { return r.tokenizeSeconds; }, "tokenize_seconds");
+  wide([](const BatchTiming& r) -> const std::vector<double>& { return r.forwardSeconds; }, "forward_seconds");
+  writeDataset<double>(h, "wait_seconds", {n}, col([](const BatchTiming& r) { return r.waitSeconds; }));
+  writeDataset<double>(h, "reduce_seconds", {n}, col([](const BatchTiming& r) { return r.reduceSeconds; }));
+  writeDataset<double>(h, "batch_seconds", {n}, col([](const BatchTiming& r) { return r.batchSeconds; }));
+  writeDataset<double>(h, "write_seconds", {n}, col([](const BatchTiming& r) { return r.writeSeconds; }));
+}
+
 }  // namespace
 
 // ---- public -------------------------------------------------------------------------------------
@@ -720,6 +907,11 @@ std::vector<std::pair<std::string, std::string>> answerAffectingAttributes(const
       {"subjects", listText(subjects)},
       {"gate_config", h.gateConfig},
   };
+}
+
+double RankCost::tokensPerSecond() const {
+  return forwardSeconds > 0 ? static_cast<double>(computedTokens) / forwardSeconds
+                            : std::numeric_limits<double>::quiet_NaN();
 }
 
 std::string isoTimeUtcNow() {
@@ -939,6 +1131,22 @@ void ResultsWriter::append(const std::vector<QuestionResult>& batch) {
   for (const auto& r : batch) done_.emplace(r.subject, r.index);
 }
 
+void ResultsWriter::appendCosts(const std::vector<RankCost>& ranks, const std::vector<BatchTiming>& timing) {
+  MOE_CHECK(impl_ && impl_->file, "results file ", path_, ": appendCosts after finish()");
+  const hid_t f = impl_->file.get();
+  try {
+    std::vector<RankCost> allRanks = readRankCosts(f, path_);
+    std::vector<BatchTiming> allTiming = readBatchTimings(f, path_, static_cast<hsize_t>(impl_->dims.e));
+    allRanks.insert(allRanks.end(), ranks.begin(), ranks.end());
+    allTiming.insert(allTiming.end(), timing.begin(), timing.end());
+    writeRankCosts(f, allRanks);
+    writeBatchTimings(f, allTiming, static_cast<size_t>(impl_->dims.e));
+    MOE_H5_CHECK(H5Fflush(f, H5F_SCOPE_LOCAL));
+  } catch (const Error& e) {
+    MOE_THROW("cannot write the costs to results file ", path_, ": ", e.what());
+  }
+}
+
 void ResultsWriter::finish() {
   MOE_CHECK(impl_ && impl_->file, "results file ", path_, ": finish() called twice");
   const hid_t f = impl_->file.get();
@@ -967,6 +1175,8 @@ ResultsFile readResults(const std::string& path) {
   out.path = path;
   out.header = readHeader(file.get(), path);
   out.rows = readRows(file.get(), path, out.header);
+  out.ranks = readRankCosts(file.get(), path);
+  out.timing = readBatchTimings(file.get(), path, out.header.experts.size());
   return out;
 }
 

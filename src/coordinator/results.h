@@ -86,11 +86,50 @@ struct QuestionResult {
   std::vector<float> gateScores;  // [E] each expert's router score; empty or NaN = not computed
 };
 
+// The cost of one rank over one run segment (segment 0: the run that created the file; k: its
+// k-th --resume). Counts and seconds are this rank's own; the file's group `ranks` holds one row
+// per (segment, rank). Token counts are of the evaluated prompts only (not the gates' extra
+// passes); tokensPerSecond = computedTokens / forwardSeconds (NaN without a forward).
+struct RankCost {
+  int32_t segment = 0;
+  int32_t rank = 0, group = 0, expert = 0;
+  std::string host, device, model;  // model: the path as given to --models
+  int64_t modelBytes = 0;           // parameters on the device, run dtype (Expert::modelBytes)
+  int64_t batches = 0, questions = 0;
+  int64_t promptTokens = 0;    // sum of the prompt lengths this rank tokenized
+  int64_t computedTokens = 0;  // run through the model (promptTokens - cachedTokens)
+  int64_t cachedTokens = 0;    // taken from the prefix cache
+  int64_t paddedTokens = 0;    // batch rows x longest row after the cached prefix, summed over batches
+  double forwardSeconds = 0;   // inside Expert::forward
+  double tokenizeSeconds = 0;  // building and tokenizing the prompts
+  double gateSeconds = 0;      // the gate's own work: router/retrieval scores (their extra forward passes)
+  double collectiveSeconds = 0;  // group broadcast of batches, gate gathers, mixture all-reduce, row gather
+  double waitSeconds = 0;      // waiting on the coordinator (group leaders; rank 0: for the last results)
+  double writeSeconds = 0;     // HDF5 appends (rank 0)
+  double wallSeconds = 0;      // the whole work loop, first batch to last
+  double tokensPerSecond() const;
+};
+
+// One batch's timing, as its group leader saw it (one row per batch in the file's group `timing`).
+struct BatchTiming {
+  int32_t segment = 0, group = 0, subject = 0, questions = 0;
+  int64_t firstRow = 0;  // row of the batch's first question in the per-question datasets
+  std::vector<int64_t> promptTokens, computedTokens, cachedTokens;  // [E], per expert rank
+  std::vector<double> tokenizeSeconds, forwardSeconds;              // [E], per expert rank
+  double waitSeconds = 0;    // the leader waiting for this batch (rank 0: taking it from the scheduler)
+  double reduceSeconds = 0;  // leader: gate gathers, mixture (kernels + all-reduce), row gather, including
+                             // waiting for the slowest member's forward
+  double batchSeconds = 0;   // leader: tokenize start to rows ready
+  double writeSeconds = 0;   // rank 0: appending the rows to the file
+};
+
 // A whole file as read back: header, and every row in file order.
 struct ResultsFile {
   std::string path;
   ResultsHeader header;
   std::vector<QuestionResult> rows;
+  std::vector<RankCost> ranks;      // group `ranks`; empty in files written before cost accounting
+  std::vector<BatchTiming> timing;  // group `timing`; likewise
   bool complete() const { return header.status == "complete"; }
 };
 
@@ -124,6 +163,12 @@ class ResultsWriter {
 
   // Validates and appends rows, then flushes the file. A row already in the file is an error.
   void append(const std::vector<QuestionResult>& rows);
+  // Run segment of this writer: 0 for create(), the number of resumes for resume().
+  int32_t segment() const { return static_cast<int32_t>(header_.resumeTimes.size()); }
+  // Adds this segment's per-rank costs and per-batch timings to the groups `ranks` and `timing`
+  // after those of earlier segments (the groups are rewritten), and flushes. Call once per
+  // segment, before finish() (or before closing a stopped run's file).
+  void appendCosts(const std::vector<RankCost>& ranks, const std::vector<BatchTiming>& timing);
   // Writes the summary group (recomputed from every row), end_time and status "complete", and
   // closes the file. No append after finish.
   void finish();

@@ -148,6 +148,10 @@ void ExpertHost::forward(const TokenizedBatch& tokens, std::vector<float>& logit
 
 int64_t ExpertHost::hiddenSize() const { return model_->hiddenSize(); }
 
+const ForwardStats& ExpertHost::lastForwardStats() const { return model_->lastForwardStats(); }
+
+int64_t ExpertHost::modelBytes() const { return model_->modelBytes(); }
+
 // ---- router gate ---------------------------------------------------------------------------------
 
 std::vector<float> ExpertHost::meanEmbedding(const std::vector<int32_t>& ids) const {

@@ -10,6 +10,7 @@
 #include "common/batch.h"
 #include "common/config.h"
 #include "common/gate_config.h"
+#include "worker/expert.h"
 
 namespace moe {
 
@@ -47,6 +48,10 @@ class ExpertHost {
   // Last-token logits [B * vocab]; with `hidden`, the last hidden states [B * hiddenSize()] too.
   void forward(const TokenizedBatch& tokens, std::vector<float>& logits, std::vector<float>* hidden = nullptr);
   int64_t hiddenSize() const;
+  // The model's statistics of its last forward pass (the last forward() call, or a gate's own pass)
+  // and its parameter bytes, for the run's cost accounting.
+  const ForwardStats& lastForwardStats() const;
+  int64_t modelBytes() const;
 
   // Router gate (gate.router, mergekit-moe style): this expert's centroids, computed once from its
   // own prompts (`expert` selects its entry of router.experts):

@@ -38,6 +38,9 @@ namespace {
 
 enum Tag : int { kTagRequest = 101, kTagAssign = 102, kTagResult = 103, kTagFinished = 104 };
 
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
 // SIGUSR1 or SIGTERM (Slurm's warning before a time limit or preemption) asks the job to stop:
 // rank 0 hands out no new batch, the batches in flight finish and are written, and the job exits
 // with kExitStopped; `--resume` continues from there.
@@ -107,7 +110,15 @@ std::vector<float> staticWeights(const RunConfig& cfg) {
 
 // ---- result rows on the wire ------------------------------------------------------------------
 
-std::vector<uint8_t> serializeRows(const std::vector<QuestionResult>& rows) {
+// A batch's rows with its leader's timing (BatchTiming; segment, first row and write time are
+// rank 0's to fill).
+struct BatchOutcome {
+  std::vector<QuestionResult> rows;
+  BatchTiming timing;
+};
+
+std::vector<uint8_t> serializeOutcome(const BatchOutcome& out) {
+  const std::vector<QuestionResult>& rows = out.rows;
   WireWriter w;
   w.put<uint64_t>(rows.size());
   for (const auto& r : rows) {
@@ -134,14 +145,28 @@ std::vector<uint8_t> serializeRows(const std::vector<QuestionResult>& rows) {
     w.put(r.mixtureLetterMass);
     w.putVector(r.gateScores);
   }
+  const BatchTiming& t = out.timing;
+  w.put(t.group);
+  w.put(t.subject);
+  w.put(t.questions);
+  w.putVector(t.promptTokens);
+  w.putVector(t.computedTokens);
+  w.putVector(t.cachedTokens);
+  w.putVector(t.tokenizeSeconds);
+  w.putVector(t.forwardSeconds);
+  w.put(t.waitSeconds);
+  w.put(t.reduceSeconds);
+  w.put(t.batchSeconds);
   return std::move(w.bytes());
 }
 
-std::vector<QuestionResult> deserializeRows(const std::vector<uint8_t>& bytes) {
+BatchOutcome deserializeOutcome(const std::vector<uint8_t>& bytes) {
   WireReader rd(bytes.data(), bytes.size(), "results");
   const uint64_t n = rd.get<uint64_t>();
   MOE_CHECK(n <= bytes.size(), "malformed results message: ", n, " rows");
-  std::vector<QuestionResult> rows(n);
+  BatchOutcome out;
+  std::vector<QuestionResult>& rows = out.rows;
+  rows.resize(n);
   for (auto& r : rows) {
     r.subject = rd.getString();
     r.index = rd.get<int64_t>();
@@ -166,8 +191,77 @@ std::vector<QuestionResult> deserializeRows(const std::vector<uint8_t>& bytes) {
     r.mixtureLetterMass = rd.get<float>();
     r.gateScores = rd.getVector<float>();
   }
+  BatchTiming& t = out.timing;
+  t.group = rd.get<int32_t>();
+  t.subject = rd.get<int32_t>();
+  t.questions = rd.get<int32_t>();
+  t.promptTokens = rd.getVector<int64_t>();
+  t.computedTokens = rd.getVector<int64_t>();
+  t.cachedTokens = rd.getVector<int64_t>();
+  t.tokenizeSeconds = rd.getVector<double>();
+  t.forwardSeconds = rd.getVector<double>();
+  t.waitSeconds = rd.get<double>();
+  t.reduceSeconds = rd.get<double>();
+  t.batchSeconds = rd.get<double>();
   MOE_CHECK(rd.atEnd(), "malformed results message: trailing bytes");
-  return rows;
+  return out;
+}
+
+// One rank's costs on the wire (the end-of-run gather to rank 0).
+std::vector<uint8_t> serializeCost(const RankCost& c) {
+  WireWriter w;
+  w.put(c.rank);
+  w.put(c.group);
+  w.put(c.expert);
+  w.putString(c.host);
+  w.putString(c.device);
+  w.putString(c.model);
+  for (int64_t v : {c.modelBytes, c.batches, c.questions, c.promptTokens, c.computedTokens, c.cachedTokens,
+                    c.paddedTokens})
+    w.put(v);
+  for (double v : {c.forwardSeconds, c.tokenizeSeconds, c.gateSeconds, c.collectiveSeconds, c.waitSeconds,
+                   c.writeSeconds, c.wallSeconds})
+    w.put(v);
+  return std::move(w.bytes());
+}
+
+RankCost deserializeCost(const uint8_t* data, size_t size) {
+  WireReader rd(data, size, "rank costs");
+  RankCost c;
+  c.rank = rd.get<int32_t>();
+  c.group = rd.get<int32_t>();
+  c.expert = rd.get<int32_t>();
+  c.host = rd.getString();
+  c.device = rd.getString();
+  c.model = rd.getString();
+  for (int64_t* v : {&c.modelBytes, &c.batches, &c.questions, &c.promptTokens, &c.computedTokens, &c.cachedTokens,
+                     &c.paddedTokens})
+    *v = rd.get<int64_t>();
+  for (double* v : {&c.forwardSeconds, &c.tokenizeSeconds, &c.gateSeconds, &c.collectiveSeconds, &c.waitSeconds,
+                    &c.writeSeconds, &c.wallSeconds})
+    *v = rd.get<double>();
+  MOE_CHECK(rd.atEnd(), "malformed rank costs message: trailing bytes");
+  return c;
+}
+
+// Every rank's costs, in rank order, on rank 0 (empty elsewhere). Collective over MPI_COMM_WORLD.
+std::vector<RankCost> gatherCosts(MpiSession& mpi, const RankCost& mine) {
+  const std::vector<uint8_t> bytes = serializeCost(mine);
+  const int size = static_cast<int>(bytes.size());
+  std::vector<int> sizes(static_cast<size_t>(mpi.size())), offsets(static_cast<size_t>(mpi.size()));
+  MOE_MPI_CHECK(MPI_Gather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD));
+  int total = 0;
+  for (int r = 0; r < mpi.size(); ++r) {
+    offsets[r] = total;
+    total += sizes[r];
+  }
+  std::vector<uint8_t> all(mpi.rank() == 0 ? static_cast<size_t>(total) : 0);
+  MOE_MPI_CHECK(MPI_Gatherv(bytes.data(), size, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, 0,
+                            MPI_COMM_WORLD));
+  std::vector<RankCost> out;
+  if (mpi.rank() == 0)
+    for (int r = 0; r < mpi.size(); ++r) out.push_back(deserializeCost(all.data() + offsets[r], sizes[r]));
+  return out;
 }
 
 void sendBytes(const std::vector<uint8_t>& bytes, int dest, int tag) {
@@ -187,7 +281,8 @@ std::vector<uint8_t> recvBytes(int source, int tag, MPI_Status* statusOut = null
 }
 
 // The leader's batch reaches every rank of its group.
-Batch groupBroadcast(MpiCommunicator& group, const Batch* batch) {
+Batch groupBroadcast(MpiCommunicator& group, const Batch* batch, RankCost& cost) {
+  const auto started = Clock::now();
   std::vector<uint8_t> bytes;
   uint64_t size = 0;
   if (group.rank() == 0) {
@@ -197,6 +292,7 @@ Batch groupBroadcast(MpiCommunicator& group, const Batch* batch) {
   group.broadcast(&size, sizeof(size), 0);
   bytes.resize(size);
   group.broadcast(bytes.data(), size, 0);
+  cost.collectiveSeconds += secondsSince(started);
   return deserializeBatch(bytes.data(), bytes.size());
 }
 
@@ -212,6 +308,7 @@ struct GroupContext {
   std::vector<std::string> subjects;    // subject table (names), rank 0's order, broadcast
   std::vector<std::string> categories;  // parallel to subjects
   GateConfig gate;                      // resolved (a calibrated table fitted), the same on every rank
+  RankCost cost;                        // this rank's costs, accumulated over the batches
 };
 
 // [E * B] as allgathered (each rank's B values after the previous rank's) -> [B * E].
@@ -233,13 +330,21 @@ std::vector<float> gatherByQuestion(MpiCommunicator& group, const std::vector<fl
 // The per-question weights [B * E]: the static row, or the gate's from the inputs it needs,
 // gathered over the group so every rank computes the same rows. `routerScores` receives the
 // gathered router scores [B * E] (empty without a router).
+// `gateSeconds` receives the time of the scores' own computation (not their gathers).
 std::vector<float> batchWeights(GroupContext& ctx, const Batch& batch, const std::vector<float>& logits, int64_t V,
-                                const std::vector<float>& hidden, std::vector<float>& routerScores) {
+                                const std::vector<float>& hidden, std::vector<float>& routerScores,
+                                double& gateSeconds) {
   const int E = ctx.layout.experts;
   const int64_t B = static_cast<int64_t>(batch.questions.size());
   routerScores.clear();
-  if (ctx.gate.router.configured()) routerScores = gatherByQuestion(ctx.group, ctx.host.routerScores(batch, hidden), E);
-  if (ctx.gate.retrieval.configured()) routerScores = gatherByQuestion(ctx.group, ctx.host.retrievalScores(batch), E);
+  gateSeconds = 0;
+  if (ctx.gate.router.configured() || ctx.gate.retrieval.configured()) {
+    const auto started = Clock::now();
+    std::vector<float> mine =
+        ctx.gate.router.configured() ? ctx.host.routerScores(batch, hidden) : ctx.host.retrievalScores(batch);
+    gateSeconds = secondsSince(started);
+    routerScores = gatherByQuestion(ctx.group, mine, E);
+  }
   std::vector<float> weights(B * E);
   if (!ctx.gate.enabled()) {
     for (int64_t b = 0; b < B; ++b)
@@ -278,28 +383,38 @@ void maybeKillForTest(int rank) {
   }
 }
 
-// Every rank of the group runs this for the same batch; the leader gets the rows back.
-std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) {
+// Every rank of the group runs this for the same batch; the leader gets the rows and the batch's
+// timing back. Every rank adds its own work to ctx.cost.
+BatchOutcome processBatch(GroupContext& ctx, const Batch& batch) {
   maybeKillForTest(ctx.layout.rank);
   const int E = ctx.layout.experts, C = ctx.spec.maxChoices;
   const int64_t B = static_cast<int64_t>(batch.questions.size());
+  const auto started = Clock::now();
   TokenizedBatch tokens = ctx.host.tokenize(batch, ctx.cfg.shots);
+  const double tokenizeSeconds = secondsSince(started);
   std::vector<float> logits, hidden;
   const bool needHidden = ctx.gate.router.configured() && ctx.host.routerNeedsHidden();
+  const auto forwardStarted = Clock::now();
   ctx.host.forward(tokens, logits, needHidden ? &hidden : nullptr);
+  const double forwardSeconds = secondsSince(forwardStarted);
+  const ForwardStats fs = ctx.host.lastForwardStats();  // before a gate's own forward pass replaces it
   const int64_t V = static_cast<int64_t>(logits.size()) / std::max<int64_t>(B, 1);
 
+  const auto reduceStarted = Clock::now();
   std::vector<float> routerScores;  // router or retrieval scores, stored as gate_scores
-  const std::vector<float> weights = batchWeights(ctx, batch, logits, V, hidden, routerScores);
+  double gateSeconds = 0;
+  const std::vector<float> weights = batchWeights(ctx, batch, logits, V, hidden, routerScores, gateSeconds);
 
   ChoiceStats mine, mix;
   computeMixture(ctx.group, ctx.spec, logits.data(), B, V, ctx.host.letterTokens(), batch.choices, weights,
                  ctx.layout.expert, mine, mix);
 
   // Each expert's per-question values reach the leader: [2C letter/choice probs, mass, entropy,
-  // prediction, vocab choice, prompt tokens, shots] as floats (all integers here are < 2^24).
-  const int K = 2 * C + 6;
-  std::vector<float> packed(B * K), all(static_cast<size_t>(E) * B * K);
+  // prediction, vocab choice, prompt tokens, shots] as floats (all integers here are < 2^24),
+  // then the rank's batch costs [tokenize s, forward s, prompt, computed, cached tokens].
+  const int K = 2 * C + 6, kCost = 5;
+  const size_t stride = static_cast<size_t>(B * K + kCost);
+  std::vector<float> packed(stride), all(static_cast<size_t>(E) * stride);
   for (int64_t b = 0; b < B; ++b) {
     float* p = &packed[b * K];
     for (int c = 0; c < C; ++c) {
@@ -313,11 +428,48 @@ std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) 
     p[2 * C + 4] = static_cast<float>(tokens.ids[b].size());
     p[2 * C + 5] = static_cast<float>(tokens.shots[b]);
   }
+  {
+    float* p = &packed[static_cast<size_t>(B * K)];
+    p[0] = static_cast<float>(tokenizeSeconds);
+    p[1] = static_cast<float>(forwardSeconds);
+    p[2] = static_cast<float>(fs.promptTokens);
+    p[3] = static_cast<float>(fs.computedTokens);
+    p[4] = static_cast<float>(fs.cachedTokens);
+  }
   ctx.group.allgather(packed.data(), all.data(), packed.size());
+  const double reduceSeconds = secondsSince(reduceStarted) - gateSeconds;
+
+  RankCost& cost = ctx.cost;
+  cost.batches += 1;
+  cost.questions += B;
+  cost.promptTokens += fs.promptTokens;
+  cost.computedTokens += fs.computedTokens;
+  cost.cachedTokens += fs.cachedTokens;
+  cost.paddedTokens += fs.paddedTokens;
+  cost.tokenizeSeconds += tokenizeSeconds;
+  cost.forwardSeconds += forwardSeconds;
+  cost.gateSeconds += gateSeconds;
+  cost.collectiveSeconds += reduceSeconds;
   if (!ctx.layout.isGroupLeader()) return {};
 
+  BatchOutcome out;
+  BatchTiming& t = out.timing;
+  t.group = ctx.layout.group;
+  t.subject = batch.subject;
+  t.questions = static_cast<int32_t>(B);
+  for (int e = 0; e < E; ++e) {
+    const float* p = &all[static_cast<size_t>(e) * stride + static_cast<size_t>(B * K)];
+    t.tokenizeSeconds.push_back(p[0]);
+    t.forwardSeconds.push_back(p[1]);
+    t.promptTokens.push_back(static_cast<int64_t>(p[2]));
+    t.computedTokens.push_back(static_cast<int64_t>(p[3]));
+    t.cachedTokens.push_back(static_cast<int64_t>(p[4]));
+  }
+  t.reduceSeconds = reduceSeconds;
+
   const bool vocabScoring = ctx.cfg.scoring == "vocab";
-  std::vector<QuestionResult> rows(B);
+  std::vector<QuestionResult>& rows = out.rows;
+  rows.resize(B);
   for (int64_t b = 0; b < B; ++b) {
     const BatchQuestion& q = batch.questions[b];
     QuestionResult& r = rows[b];
@@ -331,7 +483,7 @@ std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) 
     r.expertLetterProbs.resize(E * C);
     r.expertChoiceProbs.resize(E * C);
     for (int e = 0; e < E; ++e) {
-      const float* p = &all[(static_cast<size_t>(e) * B + b) * K];
+      const float* p = &all[static_cast<size_t>(e) * stride + static_cast<size_t>(b * K)];
       for (int c = 0; c < C; ++c) {
         r.expertLetterProbs[e * C + c] = p[c];
         r.expertChoiceProbs[e * C + c] = p[C + c];
@@ -355,7 +507,8 @@ std::vector<QuestionResult> processBatch(GroupContext& ctx, const Batch& batch) 
     r.prediction = vocabScoring ? mix.vocabChoice[b] : mix.prediction[b];
     r.correct = r.prediction == q.gold;
   }
-  return rows;
+  t.batchSeconds = secondsSince(started);
+  return out;
 }
 
 // ---- progress on rank 0 -------------------------------------------------------------------------
@@ -390,7 +543,9 @@ class Progress {
 
 // Rank 0: hands out batches, runs group 0's batches, writes every row. Returns false when a stop
 // signal ended the hand-out early.
-bool coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer, Progress& progress) {
+// `timings` receives every batch's timing, in write order.
+bool coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer, Progress& progress,
+                     std::vector<BatchTiming>& timings) {
   const int groups = ctx.layout.groups;
   int remoteFinished = 0;
   bool ownDone = false;
@@ -402,15 +557,22 @@ bool coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer,
     }
     return stopped ? Batch{} : sched.next();
   };
-  auto write = [&](std::vector<QuestionResult> rows) {
-    for (auto& r : rows) r.index = sched.question(r.index).question->index;
-    writer.append(rows);
-    progress.add(rows.size());
+  auto write = [&](BatchOutcome out) {
+    for (auto& r : out.rows) r.index = sched.question(r.index).question->index;
+    out.timing.segment = writer.segment();
+    out.timing.firstRow = writer.rows();
+    const auto started = Clock::now();
+    writer.append(out.rows);
+    out.timing.writeSeconds = secondsSince(started);
+    ctx.cost.writeSeconds += out.timing.writeSeconds;
+    timings.push_back(std::move(out.timing));
+    progress.add(out.rows.size());
   };
   auto service = [&](bool block) {
     while (true) {
       MPI_Status st;
       int flag = 0;
+      const auto started = Clock::now();
       if (block) {
         MOE_MPI_CHECK(MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st));
         flag = 1;
@@ -418,11 +580,12 @@ bool coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer,
         MOE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st));
       }
       if (!flag) return;
+      if (block) ctx.cost.waitSeconds += secondsSince(started);
       auto bytes = recvBytes(st.MPI_SOURCE, st.MPI_TAG);
       if (st.MPI_TAG == kTagRequest) {
         sendBytes(serializeBatch(nextBatch()), st.MPI_SOURCE, kTagAssign);
       } else if (st.MPI_TAG == kTagResult) {
-        write(deserializeRows(bytes));
+        write(deserializeOutcome(bytes));
       } else if (st.MPI_TAG == kTagFinished) {
         ++remoteFinished;
       } else {
@@ -434,13 +597,17 @@ bool coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer,
   while (!ownDone || remoteFinished < groups - 1) {
     service(false);
     if (!ownDone) {
+      const auto scheduled = Clock::now();
       Batch b = nextBatch();
-      groupBroadcast(ctx.group, &b);
+      const double scheduling = secondsSince(scheduled);
+      groupBroadcast(ctx.group, &b, ctx.cost);
       if (b.isStop()) {
         ownDone = true;
         continue;
       }
-      write(processBatch(ctx, b));
+      BatchOutcome out = processBatch(ctx, b);
+      out.timing.waitSeconds = scheduling;
+      write(std::move(out));
     } else if (remoteFinished < groups - 1) {
       // The non-blocking drain above may have taken the last "finished": block only if one is due.
       service(true);
@@ -451,40 +618,49 @@ bool coordinatorLoop(GroupContext& ctx, Scheduler& sched, ResultsWriter& writer,
 
 // Leader of group g > 0: asks for work one batch ahead, so its group never waits on rank 0.
 void leaderLoop(GroupContext& ctx) {
-  std::deque<Batch> queue;
+  std::deque<std::pair<Batch, double>> queue;  // with the seconds spent waiting for it
   bool outstanding = false, noMore = false;
   while (true) {
     if (!noMore && !outstanding) {
       int32_t g = ctx.layout.group;
       std::vector<uint8_t> req(sizeof(g));
       std::memcpy(req.data(), &g, sizeof(g));
+      const auto started = Clock::now();
       sendBytes(req, 0, kTagRequest);
+      ctx.cost.waitSeconds += secondsSince(started);
       outstanding = true;
     }
     if (queue.empty()) {
       if (noMore) break;
+      const auto started = Clock::now();
       auto bytes = recvBytes(0, kTagAssign);
+      const double waited = secondsSince(started);
+      ctx.cost.waitSeconds += waited;
       outstanding = false;
       Batch b = deserializeBatch(bytes.data(), bytes.size());
       if (b.isStop())
         noMore = true;
       else
-        queue.push_back(std::move(b));
+        queue.emplace_back(std::move(b), waited);
       continue;
     }
-    Batch b = std::move(queue.front());
+    auto [b, waited] = std::move(queue.front());
     queue.pop_front();
-    groupBroadcast(ctx.group, &b);
-    sendBytes(serializeRows(processBatch(ctx, b)), 0, kTagResult);
+    groupBroadcast(ctx.group, &b, ctx.cost);
+    BatchOutcome out = processBatch(ctx, b);
+    out.timing.waitSeconds = waited;
+    const auto started = Clock::now();
+    sendBytes(serializeOutcome(out), 0, kTagResult);
+    ctx.cost.waitSeconds += secondsSince(started);
   }
   Batch stop;
-  groupBroadcast(ctx.group, &stop);
+  groupBroadcast(ctx.group, &stop, ctx.cost);
   sendBytes({}, 0, kTagFinished);
 }
 
 void memberLoop(GroupContext& ctx) {
   while (true) {
-    Batch b = groupBroadcast(ctx.group, nullptr);
+    Batch b = groupBroadcast(ctx.group, nullptr, ctx.cost);
     if (b.isStop()) return;
     processBatch(ctx, b);
   }
@@ -668,7 +844,14 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
                              : std::string());
     });
 
-    GroupContext ctx{cfg, layout, group, *host, MixtureSpec{}, staticWeights(cfg), subjects, categories, gate};
+    GroupContext ctx{cfg, layout, group, *host, MixtureSpec{}, staticWeights(cfg), subjects, categories, gate, RankCost{}};
+    ctx.cost.rank = layout.rank;
+    ctx.cost.group = layout.group;
+    ctx.cost.expert = layout.expert;
+    ctx.cost.host = mpi.host();
+    ctx.cost.device = host->device();
+    ctx.cost.model = cfg.models[layout.expert];
+    ctx.cost.modelBytes = host->modelBytes();
     ctx.spec.mode = parseMixtureMode(cfg.mode);
     ctx.spec.fullVocabulary = fullVocab;
     ctx.spec.experts = E;
@@ -676,11 +859,26 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
 
     int stopStatus = 0;
     try {
+      bool completed = true;
+      std::vector<BatchTiming> timings;
+      std::unique_ptr<Progress> progress;
+      const auto loopStarted = Clock::now();
       if (mpi.rank() == 0) {
-        Progress progress(sched->questionsToRun());
-        if (coordinatorLoop(ctx, *sched, *writer, progress)) {
+        progress = std::make_unique<Progress>(sched->questionsToRun());
+        completed = coordinatorLoop(ctx, *sched, *writer, *progress, timings);
+      } else if (layout.isGroupLeader()) {
+        leaderLoop(ctx);
+      } else {
+        memberLoop(ctx);
+      }
+      ctx.cost.wallSeconds = secondsSince(loopStarted);
+      std::vector<RankCost> costs = gatherCosts(mpi, ctx.cost);
+      if (mpi.rank() == 0) {
+        for (auto& c : costs) c.segment = writer->segment();
+        writer->appendCosts(costs, timings);
+        if (completed) {
           writer->finish();
-          logInfo("wrote ", cfg.output, " in ", static_cast<int>(progress.seconds()), " s");
+          logInfo("wrote ", cfg.output, " in ", static_cast<int>(progress->seconds()), " s");
           std::fputs(formatReport(readResults(cfg.output), "text").c_str(), stdout);
           std::fflush(stdout);
         } else {
@@ -689,10 +887,6 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
           writer.reset();  // closes the file
           stopStatus = kExitStopped;
         }
-      } else if (layout.isGroupLeader()) {
-        leaderLoop(ctx);
-      } else {
-        memberLoop(ctx);
       }
     } catch (const Error& e) {
       mpi.abortJob(e.what());

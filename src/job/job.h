@@ -6,6 +6,9 @@
 // mixture all-reduce. Set-up errors (bad data, an existing output, a model that does not load)
 // end every rank cleanly with the failing rank's message; an error in the middle of the work
 // ends the whole job with MPI_Abort, so no rank is left waiting in a collective.
+// Every rank measures its own costs (tokens, forward, tokenize, collective, wait and write
+// seconds) and each group leader its batches' timings; at the end of the work loop rank 0
+// gathers them (MPI_Gatherv) into the results file's groups `ranks` and `timing`.
 #pragma once
 
 #include "common/config.h"
