@@ -5,7 +5,7 @@
 // Face folder, or a GGUF file's metadata), run in batches of --batch B; one iteration = every
 // batch once. Reported per thread count: prompt tokens/s (real prompt tokens, padding not counted),
 // padded tokens/s (batch rows x longest prompt, what attention computes), seconds per MMLU question,
-// mean and best iteration, load time, model bytes and the process's peak resident memory so far.
+// mean and best iteration, prompt tokens per CPU-second of the process, load time, model bytes and the process's peak resident memory so far.
 //
 // Validation before timing, for each thread count (a failure exits 1): every question's
 // last-token logits are finite, and the logits of each prompt inside its batch equal those of the
@@ -19,7 +19,14 @@
 //                 [--shots K] [--threads 1,2] [--warmup W] [--iters I] [--dtype fp32]
 //                 [--prompt-style original|harness] [--tolerance T] [--json FILE|-] [--dump-ids FILE]
 //                 [--tokenizer FILE.gguf|tokenizer.json|DIR]   (default: the model's own)
+//                 [--prefix-cache on|off]
+//
+// --prefix-cache (EngineOptions::prefixCache) is off by default here, so that every prompt token is
+// computed, as the reference engines do; `on` measures what a run does: a subject's shared 5-shot
+// prefix is computed once and kept across batches (so after the first iteration only the question
+// parts are computed: computed_tok/s says how many tokens really went through the model).
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -52,13 +59,15 @@ struct Options {
   int questions = 8, batch = 4, shots = 5, warmup = 1, iters = 3;
   std::vector<int> threads = {1, 2};
   double tolerance = 1e-4;
+  bool prefixCache = false;
 };
 
 const char* kUsage =
     "usage: bench_forward --model PATH --mmlu DIR [--subject S] [--split test|val|dev] [--questions N]\n"
     "                     [--batch B] [--shots K] [--threads T1,T2,...] [--warmup W] [--iters I]\n"
     "                     [--dtype fp32|bf16|fp16] [--prompt-style original|harness] [--tolerance T]\n"
-    "                     [--json FILE|-] [--dump-ids FILE] [--tokenizer FILE.gguf|tokenizer.json|DIR]\n";
+    "                     [--json FILE|-] [--dump-ids FILE] [--tokenizer FILE.gguf|tokenizer.json|DIR]\n"
+    "                     [--prefix-cache on|off]\n";
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr, "bench_forward: %s\n%s", why.c_str(), kUsage);
@@ -85,6 +94,10 @@ Options parse(int argc, char** argv) {
     if (a == "--model") o.model = v;
     else if (a == "--mmlu") o.mmlu = v;
     else if (a == "--tokenizer") o.tokenizer = v;
+    else if (a == "--prefix-cache") {
+      if (v != "on" && v != "off") usage("--prefix-cache: on or off, not '" + v + "'");
+      o.prefixCache = v == "on";
+    }
     else if (a == "--subject") o.subject = v;
     else if (a == "--split") o.split = v;
     else if (a == "--dtype") o.dtype = v;
@@ -130,6 +143,14 @@ double peakRssMiB() {
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: KiB
 }
 
+// CPU seconds of the whole process (all threads): on a shared machine, tokens per CPU-second is
+// the figure least changed by other load (at 1 thread it is what the wall time would be alone).
+double processCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 using Clock = std::chrono::steady_clock;
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -152,8 +173,8 @@ std::vector<std::vector<std::vector<int32_t>>> batches(const Prompts& p, int b) 
 struct Result {
   int threads = 0;
   double loadSeconds = 0, validateSeconds = 0, maxBatchDiff = 0;
-  std::vector<double> iterSeconds;
-  int64_t promptTokens = 0, paddedTokens = 0;
+  std::vector<double> iterSeconds, iterCpuSeconds;
+  int64_t promptTokens = 0, paddedTokens = 0, computedTokens = 0;
   double peakRssMiB = 0;
   double mean() const {
     double s = 0;
@@ -161,14 +182,28 @@ struct Result {
     return s / static_cast<double>(iterSeconds.size());
   }
   double best() const { return *std::min_element(iterSeconds.begin(), iterSeconds.end()); }
+  double meanCpu() const {
+    double s = 0;
+    for (double x : iterCpuSeconds) s += x;
+    return s / static_cast<double>(iterCpuSeconds.size());
+  }
 };
+
+moe::EngineOptions engineOptions(const Options& o, int threads) {
+  moe::EngineOptions e;
+  e.device = "cpu";
+  e.dtype = o.dtype;
+  e.threads = threads;
+  e.prefixCache = o.prefixCache;
+  return e;
+}
 
 // Validates, then times. Throws moe::Error on a failed validation.
 Result run(const Options& o, const Prompts& prompts, int threads, std::string& describe, int64_t& modelBytes) {
   Result r;
   r.threads = threads;
   auto t0 = Clock::now();
-  auto expert = moe::Expert::load(o.model, moe::EngineOptions{"cpu", o.dtype, threads});
+  auto expert = moe::Expert::load(o.model, engineOptions(o, threads));
   r.loadSeconds = secondsSince(t0);
   describe = expert->describe();
   modelBytes = expert->modelBytes();
@@ -206,17 +241,23 @@ Result run(const Options& o, const Prompts& prompts, int threads, std::string& d
 
   const auto all = batches(prompts, o.batch);
   for (int it = 0; it < o.warmup + o.iters; ++it) {
-    int64_t promptTokens = 0, padded = 0;
+    int64_t promptTokens = 0, padded = 0, computed = 0;
     t0 = Clock::now();
+    const double cpu0 = processCpuSeconds();
     for (const auto& b : all) {
       expert->forward(b, logits);
       promptTokens += expert->lastForwardStats().promptTokens;
       padded += expert->lastForwardStats().paddedTokens;
+      computed += expert->lastForwardStats().computedTokens;
     }
-    const double s = secondsSince(t0);
-    if (it >= o.warmup) r.iterSeconds.push_back(s);
+    const double s = secondsSince(t0), cpu = processCpuSeconds() - cpu0;
+    if (it >= o.warmup) {
+      r.iterSeconds.push_back(s);
+      r.iterCpuSeconds.push_back(cpu);
+    }
     r.promptTokens = promptTokens;
     r.paddedTokens = padded;
+    r.computedTokens = computed;
   }
   r.peakRssMiB = peakRssMiB();
   return r;
@@ -272,10 +313,10 @@ int main2(int argc, char** argv) {
   std::printf("# bench_forward: %s\n# %s/%s: %d questions, %d-shot (%s), %lld prompt tokens (mean %.1f), batch %d\n",
               describe.c_str(), o.subject.c_str(), o.split.c_str(), o.questions, o.shots, o.promptStyle.c_str(),
               static_cast<long long>(prompts.tokens), static_cast<double>(prompts.tokens) / o.questions, o.batch);
-  std::printf("# validation: logits finite, batch vs alone within %g; %d warmup + %d timed iterations\n", o.tolerance,
-              o.warmup, o.iters);
-  std::printf("%7s %10s %12s %12s %12s %12s %10s %9s %10s\n", "threads", "load_s", "prompt_tok/s", "best_tok/s",
-              "padded_tok/s", "s/question", "batch_diff", "iter_s", "peak_MiB");
+  std::printf("# validation: logits finite, batch vs alone within %g; %d warmup + %d timed iterations; prefix cache %s\n",
+              o.tolerance, o.warmup, o.iters, o.prefixCache ? "on" : "off");
+  std::printf("%7s %10s %12s %12s %12s %12s %12s %10s %9s %10s\n", "threads", "load_s", "prompt_tok/s", "best_tok/s",
+              "tok/cpu_s", "padded_tok/s", "s/question", "batch_diff", "iter_s", "peak_MiB");
   std::fflush(stdout);
 
   std::vector<Result> results;
@@ -283,9 +324,9 @@ int main2(int argc, char** argv) {
   for (int t : o.threads) {
     Result r = run(o, prompts, t, describe, modelBytes);
     const double mean = r.mean();
-    std::printf("%7d %10.2f %12.1f %12.1f %12.1f %12.4f %10.2e %9.3f %10.1f\n", t, r.loadSeconds,
+    std::printf("%7d %10.2f %12.1f %12.1f %12.1f %12.1f %12.4f %10.2e %9.3f %10.1f\n", t, r.loadSeconds,
                 static_cast<double>(r.promptTokens) / mean, static_cast<double>(r.promptTokens) / r.best(),
-                static_cast<double>(r.paddedTokens) / mean, mean / o.questions, r.maxBatchDiff, mean, r.peakRssMiB);
+                static_cast<double>(r.promptTokens) / r.meanCpu(), static_cast<double>(r.paddedTokens) / mean, mean / o.questions, r.maxBatchDiff, mean, r.peakRssMiB);
     std::fflush(stdout);
     results.push_back(std::move(r));
   }
@@ -297,6 +338,7 @@ int main2(int argc, char** argv) {
     j["engine"] = describe;
     j["model"] = o.model;
     j["dtype"] = o.dtype;
+    j["prefix_cache"] = o.prefixCache;
     j["model_bytes"] = modelBytes;
     j["subject"] = o.subject;
     j["split"] = o.split;
@@ -313,9 +355,12 @@ int main2(int argc, char** argv) {
                     {"validate_seconds", r.validateSeconds},
                     {"max_batch_vs_alone_diff", r.maxBatchDiff},
                     {"iter_seconds", r.iterSeconds},
+                    {"iter_cpu_seconds", r.iterCpuSeconds},
+                    {"prompt_tokens_per_cpu_s", static_cast<double>(r.promptTokens) / r.meanCpu()},
                     {"prompt_tokens_per_s", static_cast<double>(r.promptTokens) / r.mean()},
                     {"prompt_tokens_per_s_best", static_cast<double>(r.promptTokens) / r.best()},
                     {"padded_tokens_per_s", static_cast<double>(r.paddedTokens) / r.mean()},
+                    {"computed_tokens_per_s", static_cast<double>(r.computedTokens) / r.mean()},
                     {"seconds_per_question", r.mean() / o.questions},
                     {"peak_rss_mib", r.peakRssMiB}});
     }

@@ -14,7 +14,8 @@ every engine here runs exactly the tokens moe-dist runs, and no tokenizer is inv
                 weight types (a Q4 file runs in Q4), KV cache cleared between prompts.
 
 One iteration = every prompt once; prompt tokens/s = real prompt tokens / iteration seconds (padding
-not counted), mean and best over --iters after --warmup. Before timing, every prompt's last-token
+not counted), mean and best over --iters after --warmup; tokens per CPU-second of the process too
+(time.process_time), the figure least changed by other load on a shared machine. Before timing, every prompt's last-token
 logits must be finite, and for transformers the logits of each prompt inside its batch must equal the
 prompt alone within --tolerance (the same check bench_forward makes).
 
@@ -152,27 +153,29 @@ def main():
 
     run = run_transformers if args.engine == "transformers" else run_llamacpp
     engine, load, validate, worst, iteration = run(args, prompts)
-    times = []
+    times, cpu_times = [], []
     padded = tokens
     for it in range(args.warmup + args.iters):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         padded = iteration()
-        s = time.perf_counter() - t0
+        s, c = time.perf_counter() - t0, time.process_time() - c0
         if it >= args.warmup:
             times.append(s)
+            cpu_times.append(c)
     mean = sum(times) / len(times)
     batch = args.batch if args.engine == "transformers" else 1
     result = {
         "tool": "bench_forward_reference", "engine": engine, "model": args.model, "threads": args.threads,
         "batch": batch, "questions": len(prompts), "prompt_tokens": tokens, "load_seconds": load,
-        "validate_seconds": validate, "max_batch_vs_alone_diff": worst, "iter_seconds": times,
+        "validate_seconds": validate, "max_batch_vs_alone_diff": worst, "iter_seconds": times, "iter_cpu_seconds": cpu_times,
+        "prompt_tokens_per_cpu_s": tokens / (sum(cpu_times) / len(cpu_times)),
         "prompt_tokens_per_s": tokens / mean, "prompt_tokens_per_s_best": tokens / min(times),
         "padded_tokens_per_s": padded / mean, "seconds_per_question": mean / len(prompts),
         "peak_rss_mib": peak_rss_mib(),
     }
     print(f"# {engine}; {len(prompts)} prompts, {tokens} tokens, batch {batch}, {args.threads} threads")
     print(f"threads {args.threads}  load_s {load:.2f}  prompt_tok/s {result['prompt_tokens_per_s']:.1f}  "
-          f"best_tok/s {result['prompt_tokens_per_s_best']:.1f}  s/question {result['seconds_per_question']:.4f}  "
+          f"best_tok/s {result['prompt_tokens_per_s_best']:.1f}  tok/cpu_s {result['prompt_tokens_per_cpu_s']:.1f}  s/question {result['seconds_per_question']:.4f}  "
           f"batch_diff {worst:.2e}  peak_MiB {result['peak_rss_mib']:.1f}")
     if args.json:
         text = json.dumps(result, indent=2) + "\n"

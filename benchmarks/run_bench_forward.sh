@@ -69,7 +69,7 @@ timed() {
   echo "run_bench_forward: $name $engine threads=$t" >&2
   if ! /usr/bin/time -v "$@" >"$log" 2>&1; then
     if grep -q "ModuleNotFoundError" "$log"; then
-      rows+=("| $name | $engine | $t | skipped: $(grep -m1 ModuleNotFoundError "$log" | sed 's/.*ModuleNotFoundError: //') | | | | |")
+      rows+=("| $name | $engine | $t | skipped: $(grep -m1 ModuleNotFoundError "$log" | sed 's/.*ModuleNotFoundError: //') | | | | | |")
       return 0
     fi
     tail -n 20 "$log" >&2; die "$engine ($t threads) failed: see $log"
@@ -82,7 +82,7 @@ j = json.load(open(sys.argv[1]))
 r = j["results"][0] if "results" in j else j
 batch = j.get("batch", r.get("batch"))
 print(f"| {sys.argv[3]} | {sys.argv[4]} | {r['threads']} | {r['prompt_tokens_per_s']:.1f} | "
-      f"{r['prompt_tokens_per_s_best']:.1f} | {r['seconds_per_question']:.3f} | {batch} | "
+      f"{r['prompt_tokens_per_s_best']:.1f} | {r.get('prompt_tokens_per_cpu_s', float('nan')):.1f} | {r['seconds_per_question']:.3f} | {batch} | "
       f"{int(sys.argv[2]) / 1024:.0f} |")
 EOF
 )")
@@ -98,7 +98,7 @@ for t in $threads; do
           --model "$hf" --attn "${engine#transformers-}" --threads "$t" --warmup "$warmup" --iters "$iters" \
           --json "$out/$engine-t$t.json" ;;
       llamacpp)
-        if [[ -z $gguf ]]; then rows+=("| $name | llamacpp | $t | skipped: no GGUF file | | | | |"); continue; fi
+        if [[ -z $gguf ]]; then rows+=("| $name | llamacpp | $t | skipped: no GGUF file | | | | | |"); continue; fi
         timed llamacpp "$t" "$llama_py" "$here/bench_forward_reference.py" --ids "$ids" --engine llamacpp \
           --model "$gguf" --threads "$t" --warmup "$warmup" --iters "$iters" --json "$out/llamacpp-t$t.json" ;;
       *) die "unknown engine $engine" ;;
@@ -110,7 +110,7 @@ tokens=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p
 {
   echo "$name: $subject, ${tokens% *} questions 5-shot, ${tokens#* } prompt tokens; warmup $warmup, iters $iters; $(date -u '+%Y-%m-%d %H:%M UTC'); load: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
-  echo "| model | engine | threads | prompt tok/s (mean) | best | s/question | batch | peak RSS MiB |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| model | engine | threads | prompt tok/s (mean) | best | tok/CPU-s | s/question | batch | peak RSS MiB |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } | tee "$out/table.md"
