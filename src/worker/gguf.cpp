@@ -1,4 +1,5 @@
 #include "worker/gguf.h"
+#include "worker/mapped_file.h"
 
 #include <algorithm>
 #include <cstring>
@@ -569,6 +570,12 @@ void GgufWeights::readF32(const std::string& name, float* out) const {
   const Entry& e = entry(name);
   const GgufTensorInfo& t = file_.tensors()[e.index];
   dequantize(e.meta.type, t.data, out, t.numel);
+}
+
+void GgufWeights::release(const std::string& name) const {
+  if (!file_.mapped()) return;  // a caller's memory: never madvise it
+  const GgufTensorInfo& t = file_.tensors()[entry(name).index];
+  dropMappedPages(t.data, t.bytes);
 }
 
 const void* GgufWeights::rawData(const std::string& name) const {

@@ -124,6 +124,7 @@ class GgufFile {
   static GgufFile parse(const uint8_t* data, size_t size, const std::string& name);
   // Maps and parses `path`; the result owns the mapping.
   static GgufFile open(const std::string& path);
+  bool mapped() const { return file_.data() != nullptr; }  // opened from a file (not a caller's memory)
 
   GgufFile(GgufFile&&) = default;
   GgufFile& operator=(GgufFile&&) = default;
@@ -203,6 +204,7 @@ class GgufWeights : public WeightSource {
   void readF32(const std::string& name, float* out) const override;
   const void* rawData(const std::string& name) const override;
   const std::string& origin() const override { return file_.name(); }
+  void release(const std::string& name) const override;
 
   const GgufFile& gguf() const { return file_; }
 

@@ -63,6 +63,7 @@ class GgufModelWeights : public WeightSource {
   // block-quantized types.
   const void* rawData(const std::string& name) const override;
   const std::string& origin() const override { return weights_.origin(); }
+  void release(const std::string& name) const override { weights_.release(entry(name).ggufName); }
 
  private:
   struct Entry {

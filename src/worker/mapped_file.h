@@ -39,4 +39,11 @@ class MappedFile {
   std::string path_;
 };
 
+// Tells the kernel this process is done with the whole pages inside [data, data + bytes) of a
+// read-only file mapping (madvise MADV_DONTNEED): they leave the resident set and are read from the
+// file again if touched. Loaders call it after converting a tensor, so the peak resident memory of
+// a load is the converted model plus about one tensor, not the model plus the whole mapped file.
+// A no-op for ranges smaller than a page or outside any mapping's pages.
+void dropMappedPages(const void* data, size_t bytes) noexcept;
+
 }  // namespace moe

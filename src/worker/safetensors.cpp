@@ -1,4 +1,5 @@
 #include "worker/safetensors.h"
+#include "worker/mapped_file.h"
 
 #include <sys/stat.h>
 
@@ -408,6 +409,11 @@ void SafetensorsWeights::readF32(const std::string& name, float* out) const {
 
 const void* SafetensorsWeights::rawData(const std::string& name) const {
   return readable(name).tensor->data;
+}
+
+void SafetensorsWeights::release(const std::string& name) const {
+  const Entry& e = entry(name);
+  if (e.file->mapped()) dropMappedPages(e.tensor->data, static_cast<size_t>(e.tensor->end - e.tensor->begin));
 }
 
 std::unique_ptr<WeightSource> openSafetensors(const std::string& modelDir) {

@@ -54,6 +54,7 @@ class SafetensorsFile {
   static SafetensorsFile parse(const uint8_t* data, size_t size, const std::string& name);
   // Maps and parses `path`; the result owns the mapping.
   static SafetensorsFile open(const std::string& path);
+  bool mapped() const { return file_.data() != nullptr; }  // opened from a file (not a caller's memory)
 
   SafetensorsFile(SafetensorsFile&&) = default;
   SafetensorsFile& operator=(SafetensorsFile&&) = default;
@@ -92,6 +93,7 @@ class SafetensorsWeights : public WeightSource {
   void readF32(const std::string& name, float* out) const override;
   const void* rawData(const std::string& name) const override;
   const std::string& origin() const override { return origin_; }
+  void release(const std::string& name) const override;
 
   const std::vector<SafetensorsFile>& files() const { return files_; }
   // Any dtype; throws naming the tensor when it is missing.

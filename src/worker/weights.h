@@ -39,6 +39,10 @@ class WeightSource {
   virtual const void* rawData(const std::string& name) const = 0;
   // Where the weights come from (folder or file), for messages.
   virtual const std::string& origin() const = 0;
+  // The caller has read this tensor and will not read it again soon: a source backed by a file
+  // mapping drops the tensor's pages from the resident set (dropMappedPages), so a load peaks at
+  // the converted model plus about one tensor. Reading it again stays correct (from the file).
+  virtual void release(const std::string& name) const { (void)name; }
 };
 
 int64_t numel(const std::vector<int64_t>& shape);

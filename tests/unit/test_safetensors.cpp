@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -749,4 +750,53 @@ TEST(SafetensorsGolden, FoldersMatchPython) {
     }
     EXPECT_EQ(w->names().size(), n);
   }
+}
+
+namespace {
+// Resident kilobytes of this process's mappings of `path` (/proc/self/smaps "Rss:" lines).
+long residentKbOf(const std::string& path) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inFile = false;
+  long kb = 0;
+  while (std::getline(smaps, line)) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') != std::string::npos &&
+        line.find(':') > line.find(' ')) {
+      inFile = line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0;
+    } else if (inFile && line.rfind("Rss:", 0) == 0) {
+      kb += std::stol(line.substr(4));
+    }
+  }
+  return kb;
+}
+}  // namespace
+
+// release(): a tensor read from a mapped file leaves the resident set (the loader's peak memory is
+// the converted model plus about one tensor), and reading it again still gives its bytes.
+TEST(SafetensorsWeights, ReleaseDropsAMappedTensorsPages) {
+  TempDir dir;
+  const size_t n = 4u << 20;  // 16 MiB of float32
+  std::vector<float> values(n);
+  for (size_t i = 0; i < n; ++i) values[i] = static_cast<float>(i % 1000);
+  std::string header = R"({"w":{"dtype":"F32","shape":[)" + std::to_string(n) + R"(],"data_offsets":[0,)" +
+                       std::to_string(n * 4) + "]}}";
+  std::string bytes(8, '\0');
+  const uint64_t len = header.size();
+  std::memcpy(bytes.data(), &len, 8);
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(values.data()), n * 4);
+  const std::string path = dir / "model.safetensors";
+  writeBytes(path, bytes);
+
+  auto w = SafetensorsWeights::open(path);
+  const auto* p = static_cast<const float*>(w->rawData("w"));
+  double sum = 0;
+  for (size_t i = 0; i < n; i += 1024) sum += p[i];  // touch every page
+  EXPECT_GT(sum, 0);
+  const long before = residentKbOf(path);
+  EXPECT_GE(before, 15 * 1024) << "the touched tensor should be resident";
+  w->release("w");
+  const long after = residentKbOf(path);
+  EXPECT_LE(after, 64) << "resident after release: " << after << " kB (before " << before << " kB)";
+  EXPECT_EQ(std::memcmp(w->rawData("w"), values.data(), n * 4), 0);  // read again from the file
 }

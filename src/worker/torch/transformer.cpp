@@ -55,6 +55,7 @@ class WeightReader {
       t = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
       w_.readF32(name, t.data_ptr<float>());
     }
+    w_.release(name);  // read once: a mapped file's pages can leave the resident set
     return t.to(device_, dtype_);
   }
   at::Tensor optional(const std::string& name, const std::vector<int64_t>& shape, bool wanted) const {
