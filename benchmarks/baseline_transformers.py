@@ -51,6 +51,14 @@ def load_model(path):
         folder, name = os.path.split(os.path.abspath(path))
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32, attn_implementation="eager")
+        # transformers' GGUF tokenizer conversion adds a BOS token whatever the file says; the file's
+        # tokenizer.ggml.add_bos_token is what llama.cpp and moe-dist follow, so follow it here too.
+        import gguf
+        field = gguf.GGUFReader(path).fields.get("tokenizer.ggml.add_bos_token")
+        add_bos = bool(field.parts[field.data[0]][0]) if field is not None else True
+        if not add_bos:
+            plain = tok
+            tok = lambda text: plain(text, add_special_tokens=False)  # noqa: E731
     elif os.path.exists(os.path.join(path, "tokenizer_config.json")):
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32, attn_implementation="eager",
