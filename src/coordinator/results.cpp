@@ -643,9 +643,23 @@ void writeRouting(hid_t summary, const RoutingSummary& rt) {
   writeDataset<double>(g.get(), "oracle_accuracy", {k}, oracleAcc);
 }
 
+// A fresh group `name` at the root, replacing one an earlier segment wrote.
+Group replaceGroup(hid_t f, const char* name) {
+  if (MOE_H5_ID(H5Lexists(f, name, H5P_DEFAULT)) > 0) MOE_H5_CHECK(H5Ldelete(f, name, H5P_DEFAULT));
+  return Group(MOE_H5_ID(H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+}
+
+// One field of every row, as a dataset's values.
+template <typename Row, typename Field>
+auto column(const std::vector<Row>& rows, Field field) {
+  std::vector<std::decay_t<decltype(field(rows.front()))>> v;
+  v.reserve(rows.size());
+  for (const Row& r : rows) v.push_back(field(r));
+  return v;
+}
+
 void writeSummary(hid_t f, const RunSummary& s) {
-  if (MOE_H5_ID(H5Lexists(f, "summary", H5P_DEFAULT)) > 0) MOE_H5_CHECK(H5Ldelete(f, "summary", H5P_DEFAULT));
-  Group g(MOE_H5_ID(H5Gcreate2(f, "summary", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+  Group g = replaceGroup(f, "summary");
   const size_t m = s.columns.size();
   writeAttr(g.get(), "scoring", s.scoring);
   writeScalarAttr<int64_t>(g.get(), "questions", s.questions);
@@ -811,16 +825,10 @@ std::vector<BatchTiming> readBatchTimings(hid_t f, const std::string& path, hsiz
 }
 
 void writeRankCosts(hid_t f, const std::vector<RankCost>& rows) {
-  if (hasLink(f, "ranks")) MOE_H5_CHECK(H5Ldelete(f, "ranks", H5P_DEFAULT));
-  Group g(MOE_H5_ID(H5Gcreate2(f, "ranks", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+  Group g = replaceGroup(f, "ranks");
   const hid_t h = g.get();
   const hsize_t n = rows.size();
-  auto col = [&](auto field) {
-    using T = std::decay_t<decltype(field(rows[0]))>;
-    std::vector<T> v;
-    for (const auto& r : rows) v.push_back(field(r));
-    return v;
-  };
+  auto col = [&](auto field) { return column(rows, field); };
   writeDataset<int32_t>(h, "segment", {n}, col([](const RankCost& r) { return r.segment; }));
   writeDataset<int32_t>(h, "rank", {n}, col([](const RankCost& r) { return r.rank; }));
   writeDataset<int32_t>(h, "group", {n}, col([](const RankCost& r) { return r.group; }));
@@ -846,16 +854,10 @@ void writeRankCosts(hid_t f, const std::vector<RankCost>& rows) {
 }
 
 void writeBatchTimings(hid_t f, const std::vector<BatchTiming>& rows, size_t e) {
-  if (hasLink(f, "timing")) MOE_H5_CHECK(H5Ldelete(f, "timing", H5P_DEFAULT));
-  Group g(MOE_H5_ID(H5Gcreate2(f, "timing", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)));
+  Group g = replaceGroup(f, "timing");
   const hid_t h = g.get();
   const hsize_t n = rows.size();
-  auto col = [&](auto field) {
-    using T = std::decay_t<decltype(field(rows[0]))>;
-    std::vector<T> v;
-    for (const auto& r : rows) v.push_back(field(r));
-    return v;
-  };
+  auto col = [&](auto field) { return column(rows, field); };
   auto wide = [&](auto field, const char* name) {
     using T = typename std::decay_t<decltype(field(rows[0]))>::value_type;
     std::vector<T> v;
