@@ -36,7 +36,8 @@ void finalize(const float* dist, int64_t rows, int64_t vocab, const int32_t* tok
                               out.vocabChoice.data(), out.entropy.data());
 }
 
-// Entropy (nats) of each row's renormalised choice distribution.
+}  // namespace
+
 void choiceEntropy(ChoiceStats& s, int64_t rows, int choices, int maxChoices) {
   for (int64_t r = 0; r < rows; ++r) {
     double h = 0;
@@ -47,7 +48,6 @@ void choiceEntropy(ChoiceStats& s, int64_t rows, int choices, int maxChoices) {
     s.entropy[r] = static_cast<float>(h);
   }
 }
-}  // namespace
 
 void computeMixture(Communicator& group, const MixtureSpec& spec, const float* logits, int64_t rows, int64_t vocab,
                     const std::vector<int32_t>& letterTokens, int choices, const std::vector<float>& weights,

@@ -43,6 +43,10 @@ struct ChoiceStats {
   void resize(int64_t rows, int maxChoices);
 };
 
+// s.entropy[r] = entropy (nats) of row r's choice distribution s.choiceProbs[r, :choices]
+// (rows of maxChoices); the answer-letter mixture's entropy, host side of both mixture paths.
+void choiceEntropy(ChoiceStats& s, int64_t rows, int choices, int maxChoices);
+
 // `expertIndex` selects this rank's column of `weights` [B * experts].
 void computeMixture(Communicator& group, const MixtureSpec& spec, const float* logits, int64_t rows, int64_t vocab,
                     const std::vector<int32_t>& letterTokens, int choices, const std::vector<float>& weights,

@@ -99,18 +99,6 @@ class Reducer {
   void* previous_ = nullptr;
 };
 
-// Entropy (nats) of each row's renormalised choice distribution (as computeMixture).
-void choiceEntropy(ChoiceStats& s, int64_t rows, int choices, int maxChoices) {
-  for (int64_t r = 0; r < rows; ++r) {
-    double h = 0;
-    for (int c = 0; c < choices; ++c) {
-      const double q = s.choiceProbs[r * maxChoices + c];
-      if (q > 0) h -= q * std::log(q);
-    }
-    s.entropy[r] = static_cast<float>(h);
-  }
-}
-
 }  // namespace
 
 void computeMixtureDevice(Communicator& group, const MixtureSpec& spec, const void* logits, kernels::DType type,
