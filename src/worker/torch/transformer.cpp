@@ -220,21 +220,8 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   return out.view({B, T, H * D});
 }
 
-at::Tensor attentionMask(const at::Tensor& realKeys, int64_t queries, int64_t window, at::ScalarType dtype) {
-  const int64_t B = realKeys.size(0), S = realKeys.size(1), T = queries;
-  auto longOpts = at::TensorOptions().dtype(at::kLong).device(realKeys.device());
-  at::Tensor qi = at::arange(S - T, S, longOpts).view({T, 1});  // each query's own key position
-  at::Tensor kj = at::arange(0, S, longOpts).view({1, S});
-  at::Tensor allowed = kj.le(qi);
-  if (window > 0) allowed = allowed.logical_and((qi - kj).lt(window));
-  allowed = allowed.unsqueeze(0).logical_and(realKeys.view({B, 1, S}));  // [B, T, S]
-  allowed = allowed.logical_or(kj.eq(qi).unsqueeze(0));
-  return at::zeros({B, 1, T, S}, realKeys.options().dtype(dtype))
-      .masked_fill_(allowed.logical_not().unsqueeze(1), -std::numeric_limits<double>::infinity());
-}
-
-at::Tensor attentionMaskFromPositions(const at::Tensor& keyPos, const at::Tensor& keyReal, const at::Tensor& queryPos,
-                                      int64_t window, at::ScalarType dtype) {
+at::Tensor attentionMask(const at::Tensor& keyPos, const at::Tensor& keyReal, const at::Tensor& queryPos,
+                         int64_t window, at::ScalarType dtype) {
   const int64_t B = keyPos.size(0), S = keyPos.size(1), T = queryPos.size(1);
   at::Tensor qp = queryPos.view({B, T, 1});
   at::Tensor kp = keyPos.view({B, 1, S});
@@ -424,7 +411,8 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
   const int64_t P = hasPast ? (*in.past)[0].key.size(2) : 0;
   MOE_CHECK(!hasPast || static_cast<int64_t>(in.past->size()) == c.numLayers, "forward: past prefix has ",
             hasPast ? in.past->size() : 0, " layers, the model ", c.numLayers);
-  at::Tensor keyPos, keyReal;
+  // Keys: the shared prefix (positions 0..P-1, all real), then the rows' own tokens.
+  at::Tensor keyPos = in.positions, keyReal = in.real;
   if (hasPast) {
     auto longOpts = at::TensorOptions().dtype(at::kLong).device(in.ids.device());
     keyPos = at::cat({at::arange(0, P, longOpts).view({1, P}).expand({B, P}), in.positions}, 1);
@@ -436,8 +424,7 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
     if (window >= P + T) window = 0;  // the window covers every prompt: plain causal
     for (auto& [w, m] : masks)
       if (w == window) return m;
-    masks.emplace_back(window, hasPast ? attentionMaskFromPositions(keyPos, keyReal, in.positions, window, dtype_)
-                                       : attentionMask(in.real, T, window, dtype_));
+    masks.emplace_back(window, attentionMask(keyPos, keyReal, in.positions, window, dtype_));
     return masks.back().second;
   };
   if (in.present != nullptr) in.present->assign(static_cast<size_t>(c.numLayers), KeyValues{});

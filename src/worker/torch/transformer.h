@@ -97,18 +97,14 @@ struct KeyValues {
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                      double scale, int64_t window, const KeyValues* past = nullptr, KeyValues* present = nullptr);
 
-// The additive mask [B, 1, T, S] for T queries that are the last T of S key positions: causal,
-// padding keys (real[b, j] false) masked, and with window > 0 only the last `window` keys.
-// A padding query attends to itself alone, so no row is all -inf (NaN-free softmax).
-at::Tensor attentionMask(const at::Tensor& realKeys, int64_t queries, int64_t window, at::ScalarType dtype);
-
-// The same from positions, for keys that are a shared prefix followed by each row's padded
-// suffix (padding in the middle, so array distance is not position distance): query i of row b
-// (position queryPos[b, i], key index S - T + i) reads key j when keyReal[b, j] and
-// keyPos[b, j] <= queryPos[b, i] (and, with window > 0, queryPos - keyPos < window); every query
-// also reads itself.
-at::Tensor attentionMaskFromPositions(const at::Tensor& keyPos, const at::Tensor& keyReal, const at::Tensor& queryPos,
-                                      int64_t window, at::ScalarType dtype);
+// The additive mask [B, 1, T, S] for T queries that are the last T of S keys, from positions
+// (counted over real tokens), so it serves left-padded rows and rows whose padding sits between a
+// shared prefix and their suffix alike: query i of row b (position queryPos[b, i], key index
+// S - T + i) reads key j when keyReal[b, j] and keyPos[b, j] <= queryPos[b, i] (and, with
+// window > 0, queryPos - keyPos < window). Every query also reads itself, so no row is all -inf
+// (NaN-free softmax for padding queries, whose outputs are never used).
+at::Tensor attentionMask(const at::Tensor& keyPos, const at::Tensor& keyReal, const at::Tensor& queryPos,
+                         int64_t window, at::ScalarType dtype);
 
 struct ForwardInput {
   at::Tensor ids;        // [B, T] int64, left-padded
