@@ -113,6 +113,11 @@ class Cluster:
         info = self.info(job)
         out, err = self.logs(job, info.get("JobName", "?"))
         print(f"---- job {job}: {info.get('JobState')} {info.get('ExitCode')}\n---- stdout\n{out}\n---- stderr\n{err}")
+        # What slurmctld logged about this job (why it failed to start, was requeued, ...).
+        ctld = os.path.join(self.base_env()["MOE_SLURM_DIR"], "log", "slurmctld.log")
+        if os.path.exists(ctld):
+            lines = [l for l in open(ctld, errors="replace") if re.search(rf"JobId={job}\b", l)]
+            print(f"---- slurmctld.log (JobId={job})\n" + "".join(lines[-20:]), flush=True)
 
 
 def fresh_dir(base, name):
@@ -189,10 +194,12 @@ def case_requeue(c):
         time.sleep(0.5)
     c.run(["scancel", "--batch", "--signal=USR1", job])
     print(f"sent SIGUSR1 to the batch shell of job {job}", flush=True)
-    # A requeued job waits for its begin time (about 2 minutes); start it now.
+    # A requeued job waits for its begin time (about 2 minutes); start it sooner, but not at once:
+    # slurmd refuses a credential issued in the same second as the old run's was revoked ("Killing
+    # non-startable batch job: Job credential revoked", seen in CI with StartTime=now).
     info = c.wait(job, states=TERMINAL | {"PENDING"}, timeout=180, what="requeued")
     if info.get("JobState") == "PENDING":
-        c.run(["scontrol", "update", f"JobId={job}", "StartTime=now"])
+        c.run(["scontrol", "update", f"JobId={job}", "StartTime=now+3"])
     info = c.wait(job, timeout=300)
     out, err = c.logs(job, name)
     ok = check(info.get("JobState") == "COMPLETED" and info.get("ExitCode") == "0:0",
