@@ -16,6 +16,9 @@ With --gguf-out FILE, the same weights are also written as a float32 GGUF (llama
 tokenizer metadata copied from --tokenizer-gguf, Q/K rows permuted as llama.cpp's converter does),
 so llama.cpp runs exactly this checkpoint in float32.
 
+With --shape 360m or 1.7b the checkpoint has SmolLM-360M's or SmolLM-1.7B's shape instead (362 M
+and 1.71 G parameters): how the engine's memory and speed scale with the model.
+
   /work/venv-torch/bin/python benchmarks/make_random_smollm.py --out /tmp/smollm-135m-random \\
       --tokenizer-gguf ~/.cache/moe-dist/models/smollm2-135m-instruct.gguf --gguf-out /tmp/smollm-135m-random.gguf
 Needs torch and transformers (and the gguf package for --gguf-out).
@@ -89,10 +92,20 @@ def write_gguf(model, cfg, src_gguf, out):
     writer.close()
 
 
+# SmolLM's sizes (HuggingFaceTB/SmolLM-135M, -360M, -1.7B config.json): all tied, vocabulary 49152.
+SHAPES = {
+    "135m": dict(hidden=576, intermediate=1536, layers=30, heads=9, kv_heads=3),
+    "360m": dict(hidden=960, intermediate=2560, layers=32, heads=15, kv_heads=5),
+    "1.7b": dict(hidden=2048, intermediate=8192, layers=24, heads=32, kv_heads=32),
+}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="/tmp/smollm-135m-random", help="output folder (created)")
     ap.add_argument("--seed", type=int, default=135)
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="135m",
+                    help="SmolLM size whose shape to use (default 135m; 360m and 1.7b measure how memory scales)")
     ap.add_argument("--tokenizer-gguf", help="SmolLM(2) GGUF whose tokenizer to write as tokenizer.json")
     ap.add_argument("--gguf-out", help="also write the weights as a float32 GGUF here (needs --tokenizer-gguf)")
     args = ap.parse_args()
@@ -102,8 +115,10 @@ def main():
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                      num_attention_heads=9, num_key_value_heads=3, hidden_act="silu",
+    shape = SHAPES[args.shape]
+    cfg = LlamaConfig(vocab_size=49152, hidden_size=shape["hidden"], intermediate_size=shape["intermediate"],
+                      num_hidden_layers=shape["layers"], num_attention_heads=shape["heads"],
+                      num_key_value_heads=shape["kv_heads"], hidden_act="silu",
                       max_position_embeddings=2048, rms_norm_eps=1e-5, rope_theta=10000.0,
                       tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, initializer_range=0.02,
                       torch_dtype="float32", architectures=["LlamaForCausalLM"])

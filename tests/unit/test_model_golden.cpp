@@ -5,7 +5,10 @@
 // sharded equal to unsharded; and load errors that name the tensor, the shapes, the key.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -358,4 +361,23 @@ TEST(ModelErrors, BadInputsAndOptions) {
     msg = errorOf([&] { Expert::load(kModels + "gpt2", o); });
     EXPECT_NE(msg.find("device 'cuda'"), std::string::npos) << msg;
   }
+}
+
+// OMP_WAIT_POLICY is PASSIVE in every program that links the engine, set before libgomp started
+// (src/worker/preinit/openmp_wait_policy.cpp), and only then does libtorch get the requested
+// threads beside OpenBLAS's pthreads; under a spinning policy it keeps one.
+TEST(EngineThreads, PassiveOpenMpPolicyGivesLibtorchTheThreads) {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  ASSERT_NE(policy, nullptr) << "the engine's .preinit_array did not set OMP_WAIT_POLICY";
+  if (std::string(policy) != "PASSIVE") GTEST_SKIP() << "OMP_WAIT_POLICY=" << policy << " set by the environment";
+  auto threadsOf = [](const std::string& info) { return info.substr(info.rfind("threads: ")); };
+  auto e = Expert::load(kModels + "llama", opts());  // threads = 2
+  EXPECT_EQ(threadsOf(moe::torchRuntimeInfo()), "threads: 2");
+
+  auto openblasPthreads = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  if (openblasPthreads == nullptr || openblasPthreads() != 1) return;  // one thread pool: nothing to share
+  setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
+  auto spinning = Expert::load(kModels + "llama", opts());
+  EXPECT_EQ(threadsOf(moe::torchRuntimeInfo()), "threads: 1");
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
 }

@@ -10,9 +10,12 @@
 #include <torch/version.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/error.h"
@@ -80,8 +83,8 @@ void probeDtype(const at::Device& device, at::ScalarType dtype, const std::strin
 // Debian's libtorch calls OpenBLAS, whose pthreads build keeps its own worker threads beside
 // libtorch's OpenMP pool. With both pools at N threads on N cores, each pool's spinning workers
 // take the cores the other computes on (measured on 2 cores: 2x slower when idle, 4x under load).
-// There the BLAS, where the time goes, gets the threads and libtorch's own element-wise ops run
-// on one. Other builds (MKL or OpenBLAS on OpenMP share one pool) just set libtorch's threads.
+// There the BLAS, where the time goes, gets the threads, and libtorch's own element-wise ops get
+// them too only when OpenMP's idle workers sleep instead of spinning. Other builds (MKL or OpenBLAS on OpenMP share one pool) just set libtorch's threads.
 void configureThreads(int n) {
   using GetParallel = int (*)();
   using SetThreads = void (*)(int);
@@ -89,11 +92,30 @@ void configureThreads(int n) {
   auto setThreads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   constexpr int kOpenBlasPthreads = 1;
   if (getParallel != nullptr && setThreads != nullptr && getParallel() == kOpenBlasPthreads) {
+    // OpenBLAS's pthreads run the matrix products; libtorch's OpenMP threads the rest, but only
+    // when idle OpenMP threads sleep (openmp_wait_policy.cpp sets PASSIVE unless the user chose):
+    // spinning, they take the cores OpenBLAS needs (2 cores: 184 against 358 tok/s).
     if (n > 0) setThreads(n);
-    at::set_num_threads(1);
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    const bool passive = policy != nullptr && strcasecmp(policy, "passive") == 0;
+    if (!passive)
+      at::set_num_threads(1);
+    else if (n > 0)
+      at::set_num_threads(n);
   } else {
     setTorchThreads(n);
   }
+}
+
+// Hands the free pages of the C heap back to the system. libtorch's CPU tensors come from malloc;
+// glibc raises its mmap threshold as large blocks are freed (up to 32 MiB), after which activations
+// and load-time temporaries live in the heap, and freed memory that is not at its top stays
+// resident. Called after loading and after each forward: the pages are refaulted by the next
+// batch, a few milliseconds against seconds of compute.
+void returnFreeHeapPages() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace
@@ -222,6 +244,7 @@ std::unique_ptr<Expert> Expert::create(const ModelConfig& config, const WeightSo
   } catch (const c10::Error& e) {
     MOE_THROW(weights.origin(), ": loading the model failed in libtorch: ", e.what_without_backtrace());
   }
+  returnFreeHeapPages();
   return std::unique_ptr<Expert>(new Expert(std::move(impl)));
 }
 
@@ -303,6 +326,8 @@ void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector
     rc = rc.to(at::kInt).contiguous();
     impl_->routerCounts.assign(rc.data_ptr<int32_t>(), rc.data_ptr<int32_t>() + rc.numel());
   }
+  out = ForwardOutput{};
+  returnFreeHeapPages();
   ForwardStats& st = impl_->stats;
   st.promptTokens = total;
   st.computedTokens = total - B * use + prefixComputed;
