@@ -8,6 +8,9 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <memory>
+#include <string>
 
 #include <dlfcn.h>
 #include <malloc.h>
@@ -291,6 +294,13 @@ void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector
   ForwardOutput out;
   int64_t use = 0, prefixComputed = 0;
   {
+    // MOE_TORCH_PROFILE=PREFIX: libtorch's operator profile of each forward, as a Chrome trace
+    // PREFIX.N.json (N counts this process's forwards). For benchmarks; off by default.
+    static int profiled = 0;
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+    if (const char* prefix = std::getenv("MOE_TORCH_PROFILE"))
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(prefix) + "." +
+                                                                          std::to_string(profiled++) + ".json");
     c10::InferenceMode guard;
     try {
       prefixComputed = impl_->preparePrefix(batch, use);

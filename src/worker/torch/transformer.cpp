@@ -129,7 +129,13 @@ at::Tensor Norm::operator()(const at::Tensor& x) const {
 
 at::Tensor Mlp::operator()(const at::Tensor& x) const {
   at::Tensor h = in(x);
-  if (gated) {
+  if (gated && act == Activation::Silu) {
+    // In place on the gate half of the fused [N, 2 * width] product: no [N, width] temporaries;
+    // the down projection reads the strided half directly (row stride 2 * width).
+    at::Tensor g = h.narrow(1, 0, width);
+    at::silu_(g);
+    h = g.mul_(h.narrow(1, width, width));
+  } else if (gated) {
     h = activate(h.narrow(1, 0, width), act).mul_(h.narrow(1, width, width));
   } else {
     h = activate(h, act);
