@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <iterator>
 #include <sstream>
 
 #include "common/error.h"
@@ -380,4 +382,26 @@ TEST(EngineThreads, PassiveOpenMpPolicyGivesLibtorchTheThreads) {
   auto spinning = Expert::load(kModels + "llama", opts());
   EXPECT_EQ(threadsOf(moe::torchRuntimeInfo()), "threads: 1");
   setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+}
+
+// MOE_TORCH_PROFILE=PREFIX: each forward writes libtorch's operator profile to PREFIX.N.json.
+TEST(EngineProfile, WritesAChromeTracePerForward) {
+  const fs::path dir = fs::temp_directory_path() / ("moe_profile_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string prefix = (dir / "prof").string();
+  auto e = Expert::load(kModels + "llama", opts());
+  setenv("MOE_TORCH_PROFILE", prefix.c_str(), 1);
+  std::vector<float> logits;
+  e->forward({{1, 2, 3, 4}}, logits);
+  unsetenv("MOE_TORCH_PROFILE");
+  e->forward({{1, 2, 3, 4}}, logits);  // off again: no second file
+  std::vector<fs::path> files;
+  for (const auto& f : fs::directory_iterator(dir)) files.push_back(f.path());
+  ASSERT_EQ(files.size(), 1u);
+  std::ifstream in(files[0]);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_FALSE(Json::parse(text).empty()) << files[0];
+  EXPECT_NE(text.find("aten::mm"), std::string::npos) << files[0];
+  fs::remove_all(dir);
 }
