@@ -80,9 +80,19 @@ at::Tensor activate(const at::Tensor& x, Activation a) {
   MOE_THROW("unknown activation");
 }
 
-at::Tensor rotateHalf(const at::Tensor& x) {
-  int64_t half = x.size(-1) / 2;
-  return at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
+// transformers' q * cos + rotate_half(q) * sin with rotate_half(x) = [-x2, x1], written half by half
+// into one output: [x1 c - x2 s, x2 c + x1 s], where c and s are the first halves of cos and sin
+// (the two halves are equal). Same products and sums (x1 c + (-x2) s), without the four [N, heads,
+// D] temporaries of the literal form.
+at::Tensor applyRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  at::Tensor c = cos.narrow(-1, 0, half), s = sin.narrow(-1, 0, half);
+  at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor o1 = out.narrow(-1, 0, half), o2 = out.narrow(-1, half, half);
+  at::mul_out(o1, x1, c).addcmul_(x2, s, -1);
+  at::mul_out(o2, x2, c).addcmul_(x1, s, 1);
+  return out;
 }
 
 // transformers' _compute_default_rope_parameters and the linear / llama3 variants, in float32 with
@@ -457,8 +467,8 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
     if (cos.defined()) {
       const at::Tensor& co = L.localRope ? cosLocal : cos;
       const at::Tensor& si = L.localRope ? sinLocal : sin;
-      q = q * co + rotateHalf(q) * si;
-      k = k * co + rotateHalf(k) * si;
+      q = applyRotary(q, co, si);
+      k = applyRotary(k, co, si);
     }
     auto unpack = [&](const at::Tensor& t, int64_t heads) {
       if (!padded) return t.reshape({B, T, heads, D});
