@@ -551,19 +551,8 @@ CostSummary summarizeCosts(const ResultsFile& file) {
       t.model = c.model;
       t.modelBytes = c.modelBytes;
     }
-    t.batches += c.batches;
-    t.questions += c.questions;
-    t.promptTokens += c.promptTokens;
-    t.computedTokens += c.computedTokens;
-    t.cachedTokens += c.cachedTokens;
-    t.paddedTokens += c.paddedTokens;
-    t.forwardSeconds += c.forwardSeconds;
-    t.tokenizeSeconds += c.tokenizeSeconds;
-    t.gateSeconds += c.gateSeconds;
-    t.collectiveSeconds += c.collectiveSeconds;
-    t.waitSeconds += c.waitSeconds;
-    t.writeSeconds += c.writeSeconds;
-    t.wallSeconds += c.wallSeconds;
+    for (const auto& [name, count] : kRankCostCounts) t.*count += c.*count;
+    for (const auto& [name, seconds] : kRankCostSeconds) t.*seconds += c.*seconds;
   }
   s.segments = static_cast<int>(segments.size());
   for (auto& [r, c] : byRank) s.ranks.push_back(c);

@@ -748,14 +748,10 @@ std::vector<RankCost> readRankCosts(hid_t f, const std::string& path) {
   auto i64 = [&](const char* name) { return readNumbers<int64_t>(h, path, "ranks", name, n, 0); };
   auto f64 = [&](const char* name) { return readNumbers<double>(h, path, "ranks", name, n, 0); };
   const auto segment = i32("segment"), rank = i32("rank"), group = i32("group"), expert = i32("expert");
-  const auto modelBytes = i64("model_bytes"), batches = i64("batches"), questions = i64("questions");
-  const auto prompt = i64("prompt_tokens"), computed = i64("computed_tokens"), cached = i64("cached_tokens");
-  const auto padded = i64("padded_tokens");
-  const auto fwd = f64("forward_seconds"), tok = f64("tokenize_seconds"), gate = f64("gate_seconds");
-  const auto coll = f64("collective_seconds"), wait = f64("wait_seconds"), write = f64("write_seconds");
-  const auto wall = f64("wall_seconds");
+  const auto modelBytes = i64("model_bytes");
+  out.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    RankCost c;
+    RankCost& c = out[i];
     c.segment = segment[i];
     c.rank = rank[i];
     c.group = group[i];
@@ -764,20 +760,14 @@ std::vector<RankCost> readRankCosts(hid_t f, const std::string& path) {
     c.device = devices[i];
     c.model = models[i];
     c.modelBytes = modelBytes[i];
-    c.batches = batches[i];
-    c.questions = questions[i];
-    c.promptTokens = prompt[i];
-    c.computedTokens = computed[i];
-    c.cachedTokens = cached[i];
-    c.paddedTokens = padded[i];
-    c.forwardSeconds = fwd[i];
-    c.tokenizeSeconds = tok[i];
-    c.gateSeconds = gate[i];
-    c.collectiveSeconds = coll[i];
-    c.waitSeconds = wait[i];
-    c.writeSeconds = write[i];
-    c.wallSeconds = wall[i];
-    out.push_back(std::move(c));
+  }
+  for (const auto& [name, count] : kRankCostCounts) {
+    const auto values = i64(name);
+    for (size_t i = 0; i < n; ++i) out[i].*count = values[i];
+  }
+  for (const auto& [name, seconds] : kRankCostSeconds) {
+    const auto values = f64(name);
+    for (size_t i = 0; i < n; ++i) out[i].*seconds = values[i];
   }
   return out;
 }
@@ -837,20 +827,11 @@ void writeRankCosts(hid_t f, const std::vector<RankCost>& rows) {
   writeStringDataset(h, "device", col([](const RankCost& r) { return r.device; }));
   writeStringDataset(h, "model", col([](const RankCost& r) { return r.model; }));
   writeDataset<int64_t>(h, "model_bytes", {n}, col([](const RankCost& r) { return r.modelBytes; }));
-  writeDataset<int64_t>(h, "batches", {n}, col([](const RankCost& r) { return r.batches; }));
-  writeDataset<int64_t>(h, "questions", {n}, col([](const RankCost& r) { return r.questions; }));
-  writeDataset<int64_t>(h, "prompt_tokens", {n}, col([](const RankCost& r) { return r.promptTokens; }));
-  writeDataset<int64_t>(h, "computed_tokens", {n}, col([](const RankCost& r) { return r.computedTokens; }));
-  writeDataset<int64_t>(h, "cached_tokens", {n}, col([](const RankCost& r) { return r.cachedTokens; }));
-  writeDataset<int64_t>(h, "padded_tokens", {n}, col([](const RankCost& r) { return r.paddedTokens; }));
-  writeDataset<double>(h, "forward_seconds", {n}, col([](const RankCost& r) { return r.forwardSeconds; }));
+  for (const auto& [name, count] : kRankCostCounts)
+    writeDataset<int64_t>(h, name, {n}, col([count = count](const RankCost& r) { return r.*count; }));
+  for (const auto& [name, seconds] : kRankCostSeconds)
+    writeDataset<double>(h, name, {n}, col([seconds = seconds](const RankCost& r) { return r.*seconds; }));
   writeDataset<double>(h, "tokens_per_second", {n}, col([](const RankCost& r) { return r.tokensPerSecond(); }));
-  writeDataset<double>(h, "tokenize_seconds", {n}, col([](const RankCost& r) { return r.tokenizeSeconds; }));
-  writeDataset<double>(h, "gate_seconds", {n}, col([](const RankCost& r) { return r.gateSeconds; }));
-  writeDataset<double>(h, "collective_seconds", {n}, col([](const RankCost& r) { return r.collectiveSeconds; }));
-  writeDataset<double>(h, "wait_seconds", {n}, col([](const RankCost& r) { return r.waitSeconds; }));
-  writeDataset<double>(h, "write_seconds", {n}, col([](const RankCost& r) { return r.writeSeconds; }));
-  writeDataset<double>(h, "wall_seconds", {n}, col([](const RankCost& r) { return r.wallSeconds; }));
 }
 
 void writeBatchTimings(hid_t f, const std::vector<BatchTiming>& rows, size_t e) {

@@ -110,6 +110,27 @@ struct RankCost {
   double tokensPerSecond() const;
 };
 
+// RankCost's counts and seconds, each with its dataset in the file's group `ranks`: one list for
+// everything that handles them field by field (file columns, the wire format in this order,
+// the report's sum over segments).
+inline constexpr std::pair<const char*, int64_t RankCost::*> kRankCostCounts[] = {
+    {"batches", &RankCost::batches},
+    {"questions", &RankCost::questions},
+    {"prompt_tokens", &RankCost::promptTokens},
+    {"computed_tokens", &RankCost::computedTokens},
+    {"cached_tokens", &RankCost::cachedTokens},
+    {"padded_tokens", &RankCost::paddedTokens},
+};
+inline constexpr std::pair<const char*, double RankCost::*> kRankCostSeconds[] = {
+    {"forward_seconds", &RankCost::forwardSeconds},
+    {"tokenize_seconds", &RankCost::tokenizeSeconds},
+    {"gate_seconds", &RankCost::gateSeconds},
+    {"collective_seconds", &RankCost::collectiveSeconds},
+    {"wait_seconds", &RankCost::waitSeconds},
+    {"write_seconds", &RankCost::writeSeconds},
+    {"wall_seconds", &RankCost::wallSeconds},
+};
+
 // One batch's timing, as its group leader saw it (one row per batch in the file's group `timing`).
 struct BatchTiming {
   int32_t segment = 0, group = 0, subject = 0, questions = 0;

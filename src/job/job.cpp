@@ -216,12 +216,9 @@ std::vector<uint8_t> serializeCost(const RankCost& c) {
   w.putString(c.host);
   w.putString(c.device);
   w.putString(c.model);
-  for (int64_t v : {c.modelBytes, c.batches, c.questions, c.promptTokens, c.computedTokens, c.cachedTokens,
-                    c.paddedTokens})
-    w.put(v);
-  for (double v : {c.forwardSeconds, c.tokenizeSeconds, c.gateSeconds, c.collectiveSeconds, c.waitSeconds,
-                   c.writeSeconds, c.wallSeconds})
-    w.put(v);
+  w.put(c.modelBytes);
+  for (const auto& [name, count] : kRankCostCounts) w.put(c.*count);
+  for (const auto& [name, seconds] : kRankCostSeconds) w.put(c.*seconds);
   return std::move(w.bytes());
 }
 
@@ -234,12 +231,9 @@ RankCost deserializeCost(const uint8_t* data, size_t size) {
   c.host = rd.getString();
   c.device = rd.getString();
   c.model = rd.getString();
-  for (int64_t* v : {&c.modelBytes, &c.batches, &c.questions, &c.promptTokens, &c.computedTokens, &c.cachedTokens,
-                     &c.paddedTokens})
-    *v = rd.get<int64_t>();
-  for (double* v : {&c.forwardSeconds, &c.tokenizeSeconds, &c.gateSeconds, &c.collectiveSeconds, &c.waitSeconds,
-                    &c.writeSeconds, &c.wallSeconds})
-    *v = rd.get<double>();
+  c.modelBytes = rd.get<int64_t>();
+  for (const auto& [name, count] : kRankCostCounts) c.*count = rd.get<int64_t>();
+  for (const auto& [name, seconds] : kRankCostSeconds) c.*seconds = rd.get<double>();
   MOE_CHECK(rd.atEnd(), "malformed rank costs message: trailing bytes");
   return c;
 }
