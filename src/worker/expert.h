@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dtype.h"
 #include "worker/model_config.h"
 
 namespace moe {
@@ -49,6 +50,19 @@ struct ForwardStats {
   double seconds = 0;          // wall time of forward(), host copies included
 };
 
+// Last-token logits left where the model computed them (Expert::forward's second form):
+// [rows, vocab] row-major in the run dtype, on the model's device. `owner` holds the memory; the
+// pointer stays valid while this object (or a copy) lives, whatever later forwards do. On cuda the
+// values are complete (forward waits for its device work), so a consumer may use any stream.
+struct ModelLogits {
+  const void* data = nullptr;
+  kernels::DType dtype = kernels::DType::F32;
+  int64_t rows = 0, vocab = 0;
+  int cudaDevice = -1;  // the device index on cuda, -1 on cpu
+  std::shared_ptr<const void> owner;
+  bool onCuda() const { return cudaDevice >= 0; }
+};
+
 class Expert {
  public:
   // Loads a Hugging Face model folder (config.json + safetensors) or a .gguf file (its metadata
@@ -77,6 +91,11 @@ class Expert {
   // [batch.size() * vocabSize()] float32, row-major, the last token's logits of each prompt;
   // `hidden`, when given, [batch.size() * hiddenSize()]. An empty batch gives empty outputs.
   void forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
+               std::vector<float>* hidden = nullptr);
+  // The same forward, the logits left on the model's device in the run dtype (no copy, no
+  // conversion: widened to float32 they equal the first form's, bit for bit). For the device
+  // mixture (worker/mixture_device.h). `hidden`, when given, is copied to the host as above.
+  void forward(const std::vector<std::vector<int32_t>>& batch, ModelLogits& logits,
                std::vector<float>* hidden = nullptr);
 
   // Mixtral: how often each layer's router picked each expert for each prompt's tokens in the

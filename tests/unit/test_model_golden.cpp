@@ -275,6 +275,52 @@ TEST(ModelGolden, Fp16OnCpuRunsOrSaysWhy) {
   for (size_t i = 0; i < g["prompts"].size(); ++i) EXPECT_LE(maxDiff(logits, i, g["batch"]["logits"][i]), 0.1) << i;
 }
 
+// The logits left on the model's device (the device mixture's input) are the host copy's values
+// in the run dtype: widened, bit for bit equal; the same hidden states and statistics; the memory
+// outlives later forwards. On cpu the "device" is the host, so this runs the real code path here.
+void checkModelLogits(const std::string& fixture, const std::string& dtype, moe::kernels::DType want) {
+  Json g = readJson(kModels + fixture + "/golden.json");
+  Batch ps = prompts(g);
+  auto e = Expert::load(kModels + fixture, opts(dtype));
+  const std::string what = fixture + " " + dtype;
+  std::vector<float> hostLogits, hostHidden, hidden;
+  e->forward(ps, hostLogits, &hostHidden);
+  const moe::ForwardStats hostStats = e->lastForwardStats();
+  moe::ModelLogits m;
+  e->forward(ps, m, &hidden);
+  const moe::ForwardStats stats = e->lastForwardStats();
+  ASSERT_NE(m.data, nullptr) << what;
+  EXPECT_EQ(m.dtype, want) << what;
+  EXPECT_EQ(m.rows, static_cast<int64_t>(ps.size())) << what;
+  EXPECT_EQ(m.vocab, e->vocabSize()) << what;
+  EXPECT_FALSE(m.onCuda()) << what;
+  EXPECT_EQ(hidden, hostHidden) << what;
+  EXPECT_EQ(stats.promptTokens, hostStats.promptTokens) << what;
+  EXPECT_EQ(stats.computedTokens + stats.cachedTokens, stats.promptTokens) << what;
+  EXPECT_GT(stats.seconds, 0) << what;
+  // Later forwards (another batch, the host form) leave this batch's logits as they were.
+  std::vector<float> other;
+  e->forward({ps[0]}, other);
+  moe::ModelLogits second;
+  e->forward({ps.back()}, second);
+  ASSERT_EQ(hostLogits.size(), static_cast<size_t>(m.rows * m.vocab)) << what;
+  size_t differ = 0;
+  for (size_t i = 0; i < hostLogits.size(); ++i)
+    differ += moe::kernels::loadAsFloat(m.data, m.dtype, i) != hostLogits[i];
+  EXPECT_EQ(differ, 0u) << what << ": logits that differ from the host copy";
+  // An empty batch gives no rows.
+  e->forward({}, m);
+  EXPECT_EQ(m.rows, 0) << what;
+  EXPECT_EQ(m.data, nullptr) << what;
+}
+
+TEST(EngineModelLogits, Float32EqualTheHostCopy) { checkModelLogits("llama", "fp32", moe::kernels::DType::F32); }
+TEST(EngineModelLogits, Bf16StayBf16AndWidenToTheHostCopy) {
+  checkModelLogits("llama_bf16", "bf16", moe::kernels::DType::BF16);
+}
+// Gemma 3: final logit soft-capping applied before the logits are handed over.
+TEST(EngineModelLogits, Gemma3SoftcappedInBf16) { checkModelLogits("gemma3", "bf16", moe::kernels::DType::BF16); }
+
 TEST(ModelGolden, MissingLmHeadMeansTiedEmbeddings) {
   // llama is untied; without lm_head.weight the engine must use the embedding as the LM head:
   // hidden states unchanged, logits = hidden . embedding rows.

@@ -1,12 +1,13 @@
 // Expert: the engine around a Transformer (see worker/expert.h). Turns a batch of token-id prompts
 // into left-padded tensors with an attention mask and position ids counted over real tokens (as
 // transformers' generate() does: cumsum(mask) - 1), runs the model under InferenceMode and copies
-// the last-token logits and hidden states back to host float32.
+// the last-token logits and hidden states back to host float32 (or leaves the logits on the device).
 #include "worker/expert.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
 #include <torch/version.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
@@ -117,6 +118,13 @@ void configureThreads(int n) {
 // and load-time temporaries live in the heap, and freed memory that is not at its top stays
 // resident. Called after loading and after each forward: the pages are refaulted by the next
 // batch, a few milliseconds against seconds of compute.
+// `t` as host float32 into `out`.
+void copyToHost(const at::Tensor& t, std::vector<float>& out) {
+  at::Tensor h = t.to(at::kCPU, at::kFloat).contiguous();
+  out.resize(static_cast<size_t>(h.numel()));
+  std::memcpy(out.data(), h.data_ptr<float>(), out.size() * sizeof(float));
+}
+
 void returnFreeHeapPages() {
 #if defined(__GLIBC__)
   malloc_trim(0);
@@ -146,6 +154,7 @@ struct Expert::Impl {
   // How many leading tokens of every prompt come from the cache for this batch (0: none),
   // computing a new prefix when the cached one does not serve. Returns the prefix tokens computed.
   int64_t preparePrefix(const std::vector<std::vector<int32_t>>& batch, int64_t& use);
+  ForwardOutput forwardBatch(const std::vector<std::vector<int32_t>>& batch);
   ForwardOutput run(const std::vector<std::vector<int32_t>>& rows, size_t skip, const std::vector<KeyValues>* past,
                     std::vector<KeyValues>* present, bool wantLogits, bool wantSelections);
 };
@@ -267,16 +276,10 @@ std::string Expert::describe() const {
   return moe::describe(impl_->config) + " on " + impl_->deviceName + ", " + impl_->dtypeName;
 }
 
-void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
-                     std::vector<float>* hidden) {
-  const auto started = std::chrono::steady_clock::now();
-  const ModelConfig& c = impl_->config;
-  impl_->routerCounts.clear();
-  impl_->stats = ForwardStats{};
-  logits.clear();
-  if (hidden != nullptr) hidden->clear();
-  if (batch.empty()) return;
-
+// Checks the batch, runs it (with the prefix cache), fills routerCounts and the stats but their
+// seconds. `batch` is not empty.
+ForwardOutput Expert::Impl::forwardBatch(const std::vector<std::vector<int32_t>>& batch) {
+  const ModelConfig& c = config;
   const int64_t B = static_cast<int64_t>(batch.size());
   int64_t T = 0, total = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
@@ -300,52 +303,91 @@ void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector
     // PREFIX.N.json (N counts this process's forwards). For benchmarks; off by default.
     static int profiled = 0;
     std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
-    if (const char* prefix = std::getenv("MOE_TORCH_PROFILE"))
-      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(prefix) + "." +
+    if (const char* prefixPath = std::getenv("MOE_TORCH_PROFILE"))
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(prefixPath) + "." +
                                                                           std::to_string(profiled++) + ".json");
     c10::InferenceMode guard;
     try {
-      prefixComputed = impl_->preparePrefix(batch, use);
+      prefixComputed = preparePrefix(batch, use);
       std::vector<KeyValues> past;
       if (use > 0) {
-        for (const KeyValues& kv : impl_->prefix.kv) past.push_back({kv.key.narrow(2, 0, use), kv.value.narrow(2, 0, use)});
+        for (const KeyValues& kv : prefix.kv) past.push_back({kv.key.narrow(2, 0, use), kv.value.narrow(2, 0, use)});
       }
-      out = impl_->run(batch, static_cast<size_t>(use), use > 0 ? &past : nullptr, nullptr, true, false);
+      out = run(batch, static_cast<size_t>(use), use > 0 ? &past : nullptr, nullptr, true, false);
     } catch (const c10::Error& e) {
-      MOE_THROW(c.file, ": forward failed in libtorch (batch ", B, " x ", T, " tokens on ", impl_->deviceName, ", ",
-                impl_->dtypeName, "): ", e.what_without_backtrace());
+      MOE_THROW(c.file, ": forward failed in libtorch (batch ", B, " x ", T, " tokens on ", deviceName, ", ",
+                dtypeName, "): ", e.what_without_backtrace());
     }
   }
 
-  at::Tensor lg = out.logits.to(at::kCPU, at::kFloat).contiguous();
-  logits.resize(static_cast<size_t>(lg.numel()));
-  std::memcpy(logits.data(), lg.data_ptr<float>(), logits.size() * sizeof(float));
-  if (hidden != nullptr) {
-    at::Tensor hd = out.hidden.to(at::kCPU, at::kFloat).contiguous();
-    hidden->resize(static_cast<size_t>(hd.numel()));
-    std::memcpy(hidden->data(), hd.data_ptr<float>(), hidden->size() * sizeof(float));
-  }
   if (out.routerCounts.defined()) {
     at::Tensor rc = out.routerCounts;
     if (use > 0) {
       // The prefix tokens' choices count for every row, as if each prompt had been run whole.
-      at::Tensor sel = impl_->prefix.selected.narrow(0, 0, use);  // [use, layers, topK]
+      at::Tensor sel = prefix.selected.narrow(0, 0, use);  // [use, layers, topK]
       const int64_t layers = sel.size(1), E = c.numExperts;
       at::Tensor flat = (at::arange(layers, sel.options()).view({1, layers, 1}) * E + sel).reshape({-1});
       at::Tensor prefixCounts = at::bincount(flat, {}, layers * E).view({1, layers, E});
       rc = rc + prefixCounts;
     }
     rc = rc.to(at::kInt).contiguous();
-    impl_->routerCounts.assign(rc.data_ptr<int32_t>(), rc.data_ptr<int32_t>() + rc.numel());
+    routerCounts.assign(rc.data_ptr<int32_t>(), rc.data_ptr<int32_t>() + rc.numel());
   }
+  stats.promptTokens = total;
+  stats.computedTokens = total - B * use + prefixComputed;
+  stats.cachedTokens = stats.promptTokens - stats.computedTokens;
+  stats.paddedTokens = B * (T - use);
+  return out;
+}
+
+void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
+                     std::vector<float>* hidden) {
+  const auto started = std::chrono::steady_clock::now();
+  impl_->routerCounts.clear();
+  impl_->stats = ForwardStats{};
+  logits.clear();
+  if (hidden != nullptr) hidden->clear();
+  if (batch.empty()) return;
+
+  ForwardOutput out = impl_->forwardBatch(batch);
+  copyToHost(out.logits, logits);
+  if (hidden != nullptr) copyToHost(out.hidden, *hidden);
   out = ForwardOutput{};
   returnFreeHeapPages();
-  ForwardStats& st = impl_->stats;
-  st.promptTokens = total;
-  st.computedTokens = total - B * use + prefixComputed;
-  st.cachedTokens = st.promptTokens - st.computedTokens;
-  st.paddedTokens = B * (T - use);
-  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  impl_->stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+void Expert::forward(const std::vector<std::vector<int32_t>>& batch, ModelLogits& logits,
+                     std::vector<float>* hidden) {
+  const auto started = std::chrono::steady_clock::now();
+  impl_->routerCounts.clear();
+  impl_->stats = ForwardStats{};
+  logits = ModelLogits{};
+  logits.vocab = impl_->config.vocabSize;
+  if (hidden != nullptr) hidden->clear();
+  if (batch.empty()) return;
+
+  ForwardOutput out = impl_->forwardBatch(batch);
+  at::Tensor lg = out.logits.contiguous();
+  const at::ScalarType t = lg.scalar_type();
+  if (t != at::kFloat && t != at::kBFloat16 && t != at::kHalf) lg = lg.to(at::kFloat);
+  logits.dtype = lg.scalar_type() == at::kBFloat16 ? kernels::DType::BF16
+                 : lg.scalar_type() == at::kHalf   ? kernels::DType::F16
+                                                   : kernels::DType::F32;
+  logits.rows = lg.size(0);
+  logits.vocab = lg.size(1);
+  logits.data = lg.data_ptr();
+  if (lg.is_cuda()) {
+    logits.cudaDevice = lg.device().index();
+    // The forward's kernels are done before the logits are handed over: any stream may read
+    // them, and the stats' seconds are the forward's, not its enqueueing.
+    torch::cuda::synchronize(lg.device().index());
+  }
+  logits.owner = std::make_shared<const at::Tensor>(std::move(lg));
+  if (hidden != nullptr) copyToHost(out.hidden, *hidden);
+  out = ForwardOutput{};
+  returnFreeHeapPages();
+  impl_->stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
 }  // namespace moe

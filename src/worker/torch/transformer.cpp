@@ -517,7 +517,6 @@ ForwardOutput Transformer::forward(const ForwardInput& in) const {
   out.hidden = finalNorm_(last);
   out.logits = at::mm(out.hidden, lmHead_.t());
   if (c.finalLogitSoftcap > 0) out.logits = at::tanh(out.logits / c.finalLogitSoftcap) * c.finalLogitSoftcap;
-  out.logits = out.logits.to(at::kFloat);
   return out;
 }
 

@@ -121,7 +121,7 @@ struct ForwardInput {
 
 struct ForwardOutput {
   at::Tensor hidden;        // [B, hidden] at the last position, after the final norm (run dtype)
-  at::Tensor logits;        // [B, vocab] float32
+  at::Tensor logits;        // [B, vocab] run dtype (widening to float32 is exact)
   at::Tensor routerCounts;  // [B, layers, experts] int64 (Mixtral), else undefined
   at::Tensor routerSelected;  // [N real tokens, layers, topK] int64 when wantSelections (Mixtral)
 };
