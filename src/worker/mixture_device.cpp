@@ -207,6 +207,34 @@ void computeMixtureDevice(Communicator& group, const MixtureSpec& spec, const vo
   for (int64_t r = 0; r < rows; ++r) mixture.vocabChoice[r] = -1;
 }
 
+std::vector<float> expertEntropyDevice(const MixtureSpec& spec, const void* logits, kernels::DType type, int64_t rows,
+                                       int64_t vocab, const std::vector<int32_t>& letterTokens, int choices,
+                                       void* stream) {
+  MOE_CHECK(rows >= 0 && vocab > 0, "expert entropy: bad logits shape [", rows, ", ", vocab, "]");
+  MOE_CHECK(logits != nullptr || rows == 0, "expert entropy: null logits");
+  MOE_CHECK(choices >= 1 && choices <= kernels::kMaxCudaChoices &&
+                static_cast<int>(letterTokens.size()) >= choices,
+            "expert entropy: ", choices, " choices with ", letterTokens.size(), " letter tokens");
+  for (int c = 0; c < choices; ++c)
+    MOE_CHECK(letterTokens[c] >= 0 && letterTokens[c] < vocab, "expert entropy: letter token ", letterTokens[c],
+              " outside the vocabulary of ", vocab);
+  std::vector<float> entropy(static_cast<size_t>(rows));
+  if (rows == 0) return entropy;
+  const auto s = static_cast<cudaStream_t>(stream);
+  const size_t bv = static_cast<size_t>(rows) * static_cast<size_t>(vocab);
+  kernels::detail::StreamScratch scratch((bv + rows) * sizeof(float), s);
+  float* dProbs = scratch.as<float>();
+  float* dEntropy = dProbs + bv;
+  kernels::weightedSoftmaxCuda(logits, type, rows, vocab, spec.temperature, nullptr, dProbs, nullptr, nullptr, s);
+  kernels::finalizeChoicesCuda(dProbs, rows, vocab, letterTokens.data(), choices, choices, nullptr, nullptr, nullptr,
+                               nullptr, nullptr, dEntropy, s);
+  float* host = pinnedStaging(static_cast<size_t>(rows));
+  MOE_CUDA_CHECK(cudaMemcpyAsync(host, dEntropy, rows * sizeof(float), cudaMemcpyDeviceToHost, s));
+  MOE_CUDA_CHECK(cudaStreamSynchronize(s));
+  std::memcpy(entropy.data(), host, entropy.size() * sizeof(float));
+  return entropy;
+}
+
 }  // namespace moe
 
 #endif  // MOE_USE_CUDA

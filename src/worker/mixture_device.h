@@ -46,6 +46,14 @@ void computeMixtureDevice(Communicator& group, const MixtureSpec& spec, const vo
                           const std::vector<float>& weights, int expertIndex, void* stream, ChoiceStats& mine,
                           ChoiceStats& mixture);
 
+// This expert's entropy per row, [rows] on the host: exactly the values computeMixtureDevice stores
+// in mine.entropy for the same logits (the same kernels: weightedSoftmaxCuda at spec.temperature,
+// then finalizeChoicesCuda's entropy), which the entropy gate needs before the weights exist. The
+// host waits for `stream` (no collective is involved).
+std::vector<float> expertEntropyDevice(const MixtureSpec& spec, const void* logits, kernels::DType type, int64_t rows,
+                                       int64_t vocab, const std::vector<int32_t>& letterTokens, int choices,
+                                       void* stream);
+
 namespace detail {
 // mixture_device.cu. data[r, c] *= rowWeights[r] over [rows, cols] (device pointers).
 void scaleRowsCuda(float* data, const float* rowWeights, int64_t rows, int64_t cols, void* stream);

@@ -173,6 +173,12 @@ TEST_P(MixtureDevice, EqualsTheCpuPath) {
                                   stream.get(), mine, mix);
         expectSameStats(what + " mine", mine, mineRef);
         expectSameStats(what + " mixture", mix, mixRef);
+        // The entropy gate's input: the very values stored as this expert's entropy.
+        if (mode == moe::MixtureMode::Mean) {
+          EXPECT_EQ(moe::expertEntropyDevice(spec, dLogits.get(), type, B, V, letters, choices, stream.get()),
+                    mine.entropy)
+              << what << " expertEntropyDevice";
+        }
       }
     }
   }
@@ -267,6 +273,15 @@ TEST(MixtureDeviceArguments, RefusedBeforeTheDeviceIsTouched) {
               moe::computeMixtureDevice(world, many, fake, mk::DType::F32, B, V, letters, 4, weights, me, nullptr,
                                         mine, mix);
             }).find("at most 32 choices"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] { moe::expertEntropyDevice(spec, fake, mk::DType::F32, B, 0, letters, 4, nullptr); })
+                .find("expert entropy: bad logits shape [2, 0]"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] { moe::expertEntropyDevice(spec, nullptr, mk::DType::BF16, B, V, letters, 4, nullptr); })
+                .find("expert entropy: null logits"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] { moe::expertEntropyDevice(spec, fake, mk::DType::F16, B, V, {1, 2, 3, 100}, 4, nullptr); })
+                .find("letter token 100 outside the vocabulary of 100"),
             std::string::npos);
 }
 
