@@ -184,6 +184,10 @@ const std::vector<OptionDef>& optionTable() {
       CHOICE_OPT("dtype", dtype, "T", "auto | fp32 | bf16 | fp16 (auto: fp32 on cpu, bf16 on cuda)", "auto", "fp32",
                  "bf16", "fp16"),
       INT_OPT("threads", threads, "N", "compute threads per rank (0: library default)", 0, 4096),
+      CHOICE_OPT("mixture-on", mixtureOn, "WHERE",
+                 "auto (on the GPUs, over NCCL, when every expert of a replica group runs on cuda and the build has "
+                 "CUDA and NCCL; else on the CPU) | host (always on the CPU: the reference path)",
+                 "auto", "host"),
       FLAG_OPT("no-prefix-cache", noPrefixCache,
                "compute every prompt whole instead of computing a batch's shared prompt prefix once", true),
       OptionDef{"gate", Kind::String, "POLICY",

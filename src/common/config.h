@@ -36,6 +36,7 @@ struct RunConfig {
   std::string device = "cpu";   // cpu | cuda
   std::string dtype = "auto";   // auto | fp32 | bf16 | fp16 (auto: fp32 on cpu, bf16 on cuda)
   int threads = 0;              // intra-op threads per rank; 0 = library default
+  std::string mixtureOn = "auto";  // auto (device mixture where possible, docs/gpu.md) | host
   bool noPrefixCache = false;   // compute every prompt whole (no shared-prefix key/value cache)
   // Output.
   std::string output;

@@ -23,4 +23,18 @@ RankLayout makeRankLayout(int worldSize, int rank, int experts) {
   return l;
 }
 
+std::string rankDevice(const std::string& requested, int localRank, int visibleDevices) {
+  if (requested != "cuda" || visibleDevices <= 0) return requested;
+  return "cuda:" + std::to_string((localRank < 0 ? 0 : localRank) % visibleDevices);
+}
+
+MixturePlacement decideMixturePlacement(bool allOnCuda, bool anyOnCuda, const std::string& mixtureOn,
+                                        bool deviceMixtureBuilt) {
+  if (!anyOnCuda) return {false, "the experts run on the CPU"};
+  if (!allOnCuda) return {false, "some of the group's experts run on the CPU"};
+  if (mixtureOn == "host") return {false, "--mixture-on host"};
+  if (!deviceMixtureBuilt) return {false, "this build has no device mixture (it needs CUDA and NCCL at build time)"};
+  return {true, "every expert of the group runs on cuda"};
+}
+
 }  // namespace moe

@@ -5,6 +5,8 @@
 // groups work on different batches (data parallel).
 #pragma once
 
+#include <string>
+
 namespace moe {
 
 struct RankLayout {
@@ -22,5 +24,23 @@ struct RankLayout {
 
 // Throws moe::Error with a clear message when W is not a positive multiple of E.
 RankLayout makeRankLayout(int worldSize, int rank, int experts);
+
+// The device a rank's expert runs on. "cuda" becomes cuda:(localRank % visibleDevices), so the
+// ranks of a node spread over its GPUs (with one GPU visible per task, as Slurm's
+// --gpus-per-task arranges, each rank gets its own as cuda:0); the NCCL communicator picks the
+// same index. "cpu" and an explicit "cuda:N" are kept, and so is "cuda" when no device is visible
+// (loading the expert then says why it cannot run there).
+std::string rankDevice(const std::string& requested, int localRank, int visibleDevices);
+
+// Where a replica group computes its mixture: on its GPUs (the device mixture over NCCL,
+// docs/gpu.md) only when every expert of the group runs on cuda, `mixtureOn` is "auto" and the
+// build has the device mixture (CUDA and NCCL); otherwise on the host over MPI. `why` says which.
+// The job feeds it the group's agreement (every rank decides alike).
+struct MixturePlacement {
+  bool device = false;
+  std::string why;
+};
+MixturePlacement decideMixturePlacement(bool allOnCuda, bool anyOnCuda, const std::string& mixtureOn,
+                                        bool deviceMixtureBuilt);
 
 }  // namespace moe

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/rank_layout.h"
 #include "worker/expert.h"
 #include "worker/gate.h"
 #include "worker/half.h"
@@ -18,6 +19,7 @@
 #include "worker/gguf_tokenizer.h"
 #include "worker/model_path.h"
 #include "worker/tokenizer.h"
+#include "worker/torch/torch_runtime.h"
 
 namespace moe {
 namespace {
@@ -79,7 +81,8 @@ std::string hashHex(const std::string& bytes) {
   return buf;
 }
 
-ExpertHost::ExpertHost(const std::string& modelPath, const RunConfig& cfg, int maxChoices) : path_(modelPath) {
+ExpertHost::ExpertHost(const std::string& modelPath, const RunConfig& cfg, int maxChoices, int localRank)
+    : path_(modelPath) {
   const ModelPath mp = resolveModelPath(modelPath);
   name_ = mp.name;
   if (mp.format == ModelFormat::Gguf) {
@@ -90,7 +93,7 @@ ExpertHost::ExpertHost(const std::string& modelPath, const RunConfig& cfg, int m
     hash_ = hashHex(readWholeFile(modelPath + "/config.json"));
     tokenizer_ = Tokenizer::fromModelFolder(modelPath);
   }
-  EngineOptions engine{cfg.device, cfg.dtype, cfg.threads};
+  EngineOptions engine{rankDevice(cfg.device, localRank, cudaDeviceCount()), cfg.dtype, cfg.threads};
   engine.prefixCache = !cfg.noPrefixCache;
   model_ = Expert::load(modelPath, engine);
   const int64_t positions = model_->config().maxPositions;
@@ -121,6 +124,8 @@ int64_t ExpertHost::vocabSize() const { return model_->vocabSize(); }
 
 std::string ExpertHost::device() const { return model_->device() + " " + model_->dtype(); }
 
+int ExpertHost::cudaDevice() const { return model_->cudaDevice(); }
+
 TokenizedBatch ExpertHost::tokenize(const Batch& batch, int shots) const {
   TokenizedBatch out;
   for (size_t q = 0; q < batch.questions.size(); ++q) {
@@ -143,6 +148,10 @@ TokenizedBatch ExpertHost::tokenize(const Batch& batch, int shots) const {
 }
 
 void ExpertHost::forward(const TokenizedBatch& tokens, std::vector<float>& logits, std::vector<float>* hidden) {
+  model_->forward(tokens.ids, logits, hidden);
+}
+
+void ExpertHost::forward(const TokenizedBatch& tokens, ModelLogits& logits, std::vector<float>* hidden) {
   model_->forward(tokens.ids, logits, hidden);
 }
 

@@ -26,8 +26,9 @@ struct TokenizedBatch {
 
 class ExpertHost {
  public:
-  // Answer letters A.. up to maxChoices must each be one token.
-  ExpertHost(const std::string& modelPath, const RunConfig& cfg, int maxChoices);
+  // Answer letters A.. up to maxChoices must each be one token. `--device cuda` runs the model on
+  // cuda:(localRank % visible devices) (rankDevice in common/rank_layout.h).
+  ExpertHost(const std::string& modelPath, const RunConfig& cfg, int maxChoices, int localRank = 0);
   ~ExpertHost();
   ExpertHost(const ExpertHost&) = delete;
   ExpertHost& operator=(const ExpertHost&) = delete;
@@ -42,11 +43,16 @@ class ExpertHost {
   // Token id of " A", " B", ... continuing "...Answer:" (as lm-evaluation-harness splits it).
   const std::vector<int32_t>& letterTokens() const { return letterTokens_; }
   std::string device() const;
+  // The model's CUDA device index, -1 when it runs on the CPU.
+  int cudaDevice() const;
 
   // Tokenizes each question with as many shots as fit (up to `shots`), dropping from the end.
   TokenizedBatch tokenize(const Batch& batch, int shots) const;
   // Last-token logits [B * vocab]; with `hidden`, the last hidden states [B * hiddenSize()] too.
   void forward(const TokenizedBatch& tokens, std::vector<float>& logits, std::vector<float>* hidden = nullptr);
+  // The same, the logits left on the model's device in its dtype (Expert::forward's second form),
+  // for the device mixture.
+  void forward(const TokenizedBatch& tokens, ModelLogits& logits, std::vector<float>* hidden = nullptr);
   int64_t hiddenSize() const;
   // The model's statistics of its last forward pass (the last forward() call, or a gate's own pass)
   // and its parameter bytes, for the run's cost accounting.

@@ -15,6 +15,7 @@
 #include <numeric>
 
 #include "comm/mpi_communicator.h"
+#include "comm/nccl_communicator.h"
 #include "comm/mpi_session.h"
 #include "common/batch.h"
 #include "common/log.h"
@@ -32,6 +33,7 @@
 #include "kernels/weighted_softmax.h"
 #include "worker/gate.h"
 #include "worker/mixture.h"
+#include "worker/mixture_device.h"
 
 namespace moe {
 namespace {
@@ -303,7 +305,48 @@ struct GroupContext {
   std::vector<std::string> categories;  // parallel to subjects
   GateConfig gate;                      // resolved (a calibrated table fitted), the same on every rank
   RankCost cost;                        // this rank's costs, accumulated over the batches
+  // The device mixture's communicator (NCCL over the group's GPUs) when the group runs the mixture
+  // on its GPUs (mixturePlacement), else null: the host mixture over `group`.
+  Communicator* deviceGroup = nullptr;
 };
+
+// Where this group computes its mixture (decideMixturePlacement), agreed over the group: a rank on
+// the device path waits in NCCL collectives the others must join.
+MixturePlacement mixturePlacement(const RunConfig& cfg, int cudaDevice, MpiCommunicator& group) {
+  const int mine = cudaDevice >= 0 ? 1 : 0;
+  int all = 0, any = 0;
+  MOE_MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, group.handle()));
+  MOE_MPI_CHECK(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, group.handle()));
+  return decideMixturePlacement(all != 0, any != 0, cfg.mixtureOn, MOE_USE_CUDA && MOE_USE_NCCL);
+}
+
+// One rank's logits for a batch: float32 on the host (host mixture) or left on the GPU in the
+// model's dtype (device mixture).
+struct BatchLogits {
+  std::vector<float> host;  // [B * vocab]
+  ModelLogits device;       // set on the device path
+  int64_t vocab = 0;
+};
+
+// This expert's entropy per question exactly as the mixture computes it (the same kernels on the
+// same logits), so the stored expert_entropy reproduces the entropy gate's weights bit for bit
+// (moe-dist combine).
+std::vector<float> expertEntropy(const GroupContext& ctx, const Batch& batch, const BatchLogits& logits, int64_t B) {
+  const int64_t V = logits.vocab;
+  if (ctx.deviceGroup != nullptr) {
+#if MOE_USE_CUDA
+    return expertEntropyDevice(ctx.spec, logits.device.data, logits.device.dtype, B, V, ctx.host.letterTokens(),
+                               batch.choices, nullptr);
+#else
+    MOE_THROW("the device mixture is not in this build");
+#endif
+  }
+  std::vector<float> probs(B * V), entropy(B);
+  kernels::weightedSoftmaxCpu(logits.host.data(), B, V, ctx.spec.temperature, nullptr, probs.data(), nullptr, nullptr);
+  kernels::finalizeChoicesCpu(probs.data(), B, V, ctx.host.letterTokens().data(), batch.choices, ctx.spec.maxChoices,
+                              nullptr, nullptr, nullptr, nullptr, nullptr, entropy.data());
+  return entropy;
+}
 
 // [E * B] as allgathered (each rank's B values after the previous rank's) -> [B * E].
 std::vector<float> byQuestion(const std::vector<float>& gathered, int64_t B, int E) {
@@ -325,7 +368,7 @@ std::vector<float> gatherByQuestion(MpiCommunicator& group, const std::vector<fl
 // gathered over the group so every rank computes the same rows. `routerScores` receives the
 // gathered router scores [B * E] (empty without a router).
 // `gateSeconds` receives the time of the scores' own computation (not their gathers).
-std::vector<float> batchWeights(GroupContext& ctx, const Batch& batch, const std::vector<float>& logits, int64_t V,
+std::vector<float> batchWeights(GroupContext& ctx, const Batch& batch, const BatchLogits& logits,
                                 const std::vector<float>& hidden, std::vector<float>& routerScores,
                                 double& gateSeconds) {
   const int E = ctx.layout.experts;
@@ -351,15 +394,7 @@ std::vector<float> batchWeights(GroupContext& ctx, const Batch& batch, const std
   in.subjects.assign(B, ctx.subjects.at(batch.subject));
   in.categories.assign(B, ctx.categories.at(batch.subject));
   in.routerScores = routerScores;
-  if (ctx.gate.policy == "entropy") {
-    // This expert's entropy exactly as computeMixture computes it (the same kernels on the same
-    // logits), so the stored expert_entropy reproduces these weights bit for bit (moe-dist combine).
-    std::vector<float> probs(B * V), entropy(B);
-    kernels::weightedSoftmaxCpu(logits.data(), B, V, ctx.spec.temperature, nullptr, probs.data(), nullptr, nullptr);
-    kernels::finalizeChoicesCpu(probs.data(), B, V, ctx.host.letterTokens().data(), batch.choices, ctx.spec.maxChoices,
-                                nullptr, nullptr, nullptr, nullptr, nullptr, entropy.data());
-    in.entropy = gatherByQuestion(ctx.group, entropy, E);
-  }
+  if (ctx.gate.policy == "entropy") in.entropy = gatherByQuestion(ctx.group, expertEntropy(ctx, batch, logits, B), E);
   return gateWeights(ctx.gate, in, ctx.cfg.weights);
 }
 
@@ -386,22 +421,41 @@ BatchOutcome processBatch(GroupContext& ctx, const Batch& batch) {
   const auto started = Clock::now();
   TokenizedBatch tokens = ctx.host.tokenize(batch, ctx.cfg.shots);
   const double tokenizeSeconds = secondsSince(started);
-  std::vector<float> logits, hidden;
+  BatchLogits logits;
+  std::vector<float> hidden;
   const bool needHidden = ctx.gate.router.configured() && ctx.host.routerNeedsHidden();
   const auto forwardStarted = Clock::now();
-  ctx.host.forward(tokens, logits, needHidden ? &hidden : nullptr);
+  if (ctx.deviceGroup != nullptr) {
+    ctx.host.forward(tokens, logits.device, needHidden ? &hidden : nullptr);
+    logits.vocab = logits.device.vocab;
+  } else {
+    ctx.host.forward(tokens, logits.host, needHidden ? &hidden : nullptr);
+    logits.vocab = static_cast<int64_t>(logits.host.size()) / std::max<int64_t>(B, 1);
+  }
   const double forwardSeconds = secondsSince(forwardStarted);
   const ForwardStats fs = ctx.host.lastForwardStats();  // before a gate's own forward pass replaces it
-  const int64_t V = static_cast<int64_t>(logits.size()) / std::max<int64_t>(B, 1);
+  const int64_t V = logits.vocab;
 
   const auto reduceStarted = Clock::now();
   std::vector<float> routerScores;  // router or retrieval scores, stored as gate_scores
   double gateSeconds = 0;
-  const std::vector<float> weights = batchWeights(ctx, batch, logits, V, hidden, routerScores, gateSeconds);
+  const std::vector<float> weights = batchWeights(ctx, batch, logits, hidden, routerScores, gateSeconds);
 
   ChoiceStats mine, mix;
-  computeMixture(ctx.group, ctx.spec, logits.data(), B, V, ctx.host.letterTokens(), batch.choices, weights,
-                 ctx.layout.expert, mine, mix);
+  if (ctx.deviceGroup != nullptr) {
+#if MOE_USE_CUDA
+    // The forward is complete when its logits are handed over (ModelLogits), so the mixture may
+    // run on the legacy default stream; the NCCL communicator orders its collectives after it.
+    MOE_CHECK(logits.device.rows == B, "device logits: ", logits.device.rows, " rows for a batch of ", B);
+    computeMixtureDevice(*ctx.deviceGroup, ctx.spec, logits.device.data, logits.device.dtype, B, V,
+                         ctx.host.letterTokens(), batch.choices, weights, ctx.layout.expert, nullptr, mine, mix);
+#else
+    MOE_THROW("the device mixture is not in this build");
+#endif
+  } else {
+    computeMixture(ctx.group, ctx.spec, logits.host.data(), B, V, ctx.host.letterTokens(), batch.choices, weights,
+                   ctx.layout.expert, mine, mix);
+  }
 
   // Each expert's per-question values reach the leader: [2C letter/choice probs, mass, entropy,
   // prediction, vocab choice, prompt tokens, shots] as floats (all integers here are < 2^24),
@@ -712,7 +766,8 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
 
     // Every rank: its expert.
     std::unique_ptr<ExpertHost> host;
-    collectiveStep(mpi, false, [&] { host = std::make_unique<ExpertHost>(cfg.models[layout.expert], cfg, maxChoices); });
+    collectiveStep(mpi, false, [&] { host = std::make_unique<ExpertHost>(cfg.models[layout.expert], cfg, maxChoices, mpi.localRank());
+    });
     logInfo("expert ", layout.expert, " (", host->name(), ") in group ", layout.group, " on ", host->device(),
             ", vocabulary ", host->vocabSize(), ", context ", host->maxContext());
 
@@ -838,7 +893,24 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
                              : std::string());
     });
 
+    // Where this group's mixture runs, and for the device mixture its NCCL communicator (built once,
+    // collectively over the group; destroyed before MPI is finalized, with this scope).
+    const MixturePlacement placement = mixturePlacement(cfg, host->cudaDevice(), group);
+#if MOE_USE_CUDA && MOE_USE_NCCL
+    std::unique_ptr<NcclCommunicator> nccl;
+    // Every rank takes part in the world agreement, whatever its group decided.
+    collectiveStep(mpi, false, [&] {
+      if (placement.device) nccl = std::make_unique<NcclCommunicator>(group.handle(), host->cudaDevice());
+    });
+#endif
+    if (layout.isGroupLeader())
+      logInfo("group ", layout.group, ": mixture on ", placement.device ? "the GPUs (NCCL)" : "the host (MPI)", ": ",
+              placement.why);
+
     GroupContext ctx{cfg, layout, group, *host, MixtureSpec{}, staticWeights(cfg), subjects, categories, gate, RankCost{}};
+#if MOE_USE_CUDA && MOE_USE_NCCL
+    ctx.deviceGroup = nccl.get();
+#endif
     ctx.cost.rank = layout.rank;
     ctx.cost.group = layout.group;
     ctx.cost.expert = layout.expert;

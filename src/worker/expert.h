@@ -82,6 +82,7 @@ class Expert {
   int64_t hiddenSize() const;
   int64_t numLayers() const;
   const std::string& device() const;  // resolved, e.g. "cpu" or "cuda:0"
+  int cudaDevice() const;             // the CUDA device index, -1 on cpu
   const std::string& dtype() const;   // resolved: fp32 | bf16 | fp16
   // "LlamaForCausalLM, 2 layers, ... on cpu, fp32"
   std::string describe() const;

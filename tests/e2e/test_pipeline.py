@@ -239,8 +239,12 @@ def equivalence(binary, tmp):
     runs = {}
     for ranks, bs in [(3, 1), (3, 7), (6, 7)]:
         out = os.path.join(tmp, f"mix_{ranks}_{bs}.h5")
-        run(binary, ranks, experts, out, "--batch-size", str(bs))
+        p = run(binary, ranks, experts, out, "--batch-size", str(bs))
         runs[(ranks, bs)], attrs = load(out)
+        # Each replica group says where its mixture runs (CPU experts: on the host, over MPI).
+        for g in range(ranks // 3):
+            check(f"group {g}: mixture on the host (MPI): the experts run on the CPU" in p.stdout,
+                  f"-n {ranks}: group {g} logs its mixture placement")
         check(attrs["mixture_space"] in (b"full-vocabulary", "full-vocabulary"), f"-n {ranks} bs {bs}: full-vocabulary mixture")
     base = runs[(3, 1)]
     same_rows(base, runs[(3, 7)], "-n 3 batch 1 vs batch 7", BATCHING_TOL)

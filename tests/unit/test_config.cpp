@@ -55,6 +55,15 @@ TEST(Config, BadValuesNameTheOption) {
   EXPECT_NE(errorOf([] { parse({"--shots"}); }).find("option --shots: expected a value"), std::string::npos);
 }
 
+TEST(Config, MixtureOnIsAutoOrHost) {
+  EXPECT_EQ(parse({}).mixtureOn, "auto");
+  EXPECT_EQ(parse({"--mixture-on", "host"}).mixtureOn, "host");
+  RunConfig c;
+  moe::applyYamlString(c, "mixture_on: host\n", "cfg.yaml");
+  EXPECT_EQ(c.mixtureOn, "host");
+  EXPECT_NE(errorOf([] { parse({"--mixture-on", "gpu"}); }).find("'gpu' is not one of: auto, host"), std::string::npos);
+}
+
 TEST(Config, YamlThenCommandLineOverrides) {
   std::string path = writeTemp("models: [x, y]\nbatch_size: 3\nprompt-style: harness\nsubjects: [anatomy]\n");
   RunConfig c = parse({"--batch-size", "5", "--config", path.c_str()});

@@ -294,6 +294,7 @@ void checkModelLogits(const std::string& fixture, const std::string& dtype, moe:
   EXPECT_EQ(m.rows, static_cast<int64_t>(ps.size())) << what;
   EXPECT_EQ(m.vocab, e->vocabSize()) << what;
   EXPECT_FALSE(m.onCuda()) << what;
+  EXPECT_EQ(e->cudaDevice(), -1) << what;
   EXPECT_EQ(hidden, hostHidden) << what;
   EXPECT_EQ(stats.promptTokens, hostStats.promptTokens) << what;
   EXPECT_EQ(stats.computedTokens + stats.cachedTokens, stats.promptTokens) << what;

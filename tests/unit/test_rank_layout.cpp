@@ -30,3 +30,35 @@ TEST(RankLayout, CountsThatDoNotFitAreClearErrors) {
   }
   EXPECT_THROW(moe::makeRankLayout(3, 0, 0), moe::Error);
 }
+
+TEST(RankDevice, CudaSpreadsTheRanksOfANodeOverItsDevices) {
+  // 8 ranks on a node with 4 GPUs: two per GPU, in local-rank order.
+  for (int local = 0; local < 8; ++local)
+    EXPECT_EQ(moe::rankDevice("cuda", local, 4), "cuda:" + std::to_string(local % 4)) << local;
+  // One GPU visible per task (Slurm --gpus-per-task=1): every rank's own is cuda:0.
+  EXPECT_EQ(moe::rankDevice("cuda", 3, 1), "cuda:0");
+  // Kept as given: cpu, an explicit index, and cuda with no device visible (loading says why).
+  EXPECT_EQ(moe::rankDevice("cpu", 3, 4), "cpu");
+  EXPECT_EQ(moe::rankDevice("cuda:2", 3, 4), "cuda:2");
+  EXPECT_EQ(moe::rankDevice("cuda", 3, 0), "cuda");
+}
+
+TEST(MixturePlacement, OnTheGpusOnlyWhenEveryExpertIsOnCudaAndTheBuildCan) {
+  const auto gpu = moe::decideMixturePlacement(true, true, "auto", true);
+  EXPECT_TRUE(gpu.device);
+  EXPECT_EQ(gpu.why, "every expert of the group runs on cuda");
+  struct Case {
+    bool all, any;
+    const char* on;
+    bool built;
+    const char* why;
+  };
+  for (const Case& c : {Case{false, false, "auto", true, "the experts run on the CPU"},
+                        Case{false, true, "auto", true, "some of the group's experts run on the CPU"},
+                        Case{true, true, "host", true, "--mixture-on host"},
+                        Case{true, true, "auto", false, "this build has no device mixture"}}) {
+    const auto p = moe::decideMixturePlacement(c.all, c.any, c.on, c.built);
+    EXPECT_FALSE(p.device) << c.why;
+    EXPECT_EQ(p.why.rfind(c.why, 0), 0u) << p.why;
+  }
+}

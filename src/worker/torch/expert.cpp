@@ -268,6 +268,7 @@ int64_t Expert::hiddenSize() const { return impl_->config.hiddenSize; }
 int64_t Expert::numLayers() const { return impl_->config.numLayers; }
 const std::string& Expert::device() const { return impl_->deviceName; }
 const std::string& Expert::dtype() const { return impl_->dtypeName; }
+int Expert::cudaDevice() const { return impl_->device.is_cuda() ? impl_->device.index() : -1; }
 const std::vector<int32_t>& Expert::routerCounts() const { return impl_->routerCounts; }
 const ForwardStats& Expert::lastForwardStats() const { return impl_->stats; }
 int64_t Expert::modelBytes() const { return impl_->model->parameterBytes(); }
