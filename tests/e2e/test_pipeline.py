@@ -248,6 +248,17 @@ def equivalence(binary, tmp):
         check(attrs["mixture_space"] in (b"full-vocabulary", "full-vocabulary"), f"-n {ranks} bs {bs}: full-vocabulary mixture")
     base = runs[(3, 1)]
     same_rows(base, runs[(3, 7)], "-n 3 batch 1 vs batch 7", BATCHING_TOL)
+    # scripts/compare_results.py (the GPU validation's comparison) agrees, and catches a different mixture.
+    compare = [sys.executable, os.path.join(ROOT, "scripts", "compare_results.py")]
+    p = subprocess.run([*compare, os.path.join(tmp, "mix_3_1.h5"), os.path.join(tmp, "mix_6_7.h5")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    check(p.returncode == 0 and "OK: " in p.stdout, f"compare_results.py: -n 3 batch 1 vs -n 6 batch 7 agree:\n{p.stdout}")
+    weighted = os.path.join(tmp, "mix_weighted.h5")
+    run(binary, 3, experts, weighted, "--batch-size", "7", "--mode", "weighted", "--weights", "0.8", "0.15", "0.05")
+    p = subprocess.run([*compare, os.path.join(tmp, "mix_3_7.h5"), weighted],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    check(p.returncode == 1 and "mixture_letter_probs:" in p.stdout and "FAIL:" in p.stdout,
+          f"compare_results.py: mean vs weighted mixture differ:\n{p.stdout}")
     same_rows(base, runs[(6, 7)], "-n 3 vs -n 6 (two replica groups)", BATCHING_TOL)
     # The single-process computation of the mean mixture from each expert's own distribution.
     worst = 0.0
