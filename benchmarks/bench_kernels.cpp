@@ -1,5 +1,6 @@
 // bench_kernels: throughput of the kernels' CPU references and, where a device exists, of their
-// CUDA versions, for B rows of V logits (defaults: B = 8, V in {49152, 262144}; fp32/bf16/fp16).
+// CUDA versions, for B rows of V logits (defaults: B = 8; V in {32000, 49152, 50257, 128256, 151936,
+// 262144}: Llama-2/Mistral, SmolLM2, GPT-2 (odd), Llama-3, Qwen2, Gemma 3; fp32/bf16/fp16).
 // Times are per call (mean and best iteration); GB/s counts the bytes of logits (or distribution) read once -- the figure a memory-bound
 // kernel's cost scales with; each CUDA kernel actually reads them twice and writes fp32.
 // Every configuration is validated before it is timed: the CPU reference against a plain double
@@ -34,7 +35,7 @@ namespace {
 struct Options {
   int iters = 20, warmup = 3;
   int64_t rows = 8;
-  std::vector<int64_t> vocabs = {49152, 262144};
+  std::vector<int64_t> vocabs = {32000, 49152, 50257, 128256, 151936, 262144};
   bool cpuOnly = false;
 };
 

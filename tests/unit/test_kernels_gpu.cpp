@@ -1,7 +1,7 @@
 // Each CUDA kernel against its CPU reference (the spec) on the same inputs, by
 // |got - ref| <= atol + rtol |ref| (the first mismatches are printed), plus: every softmax row sums
-// to its weight, V in {1, 7, 4096, 50257, 262144} x B in {1, 7, 64} x fp32/bf16/fp16 logits, masked
-// (-inf) logits, misaligned base pointers, ties in the arg-maxes. Without a CUDA device the device
+// to its weight, V in {1, 7, 4096, 32000, 50257 (odd), 128256, 151936, 262144} x B in {1, 7, 64} x
+// fp32/bf16/fp16 logits, masked (-inf) logits, misaligned base pointers, ties in the arg-maxes. Without a CUDA device the device
 // cases GTEST_SKIP with the reason; the launchers' argument checks run everywhere.
 //   ctest --test-dir build -R kernels_gpu --output-on-failure
 #include <gtest/gtest.h>
@@ -224,7 +224,8 @@ TEST_P(KernelsGpu, FinalizeMatchesCpu) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, KernelsGpu,
-    ::testing::Combine(::testing::Values<int64_t>(1, 7, 4096, 50257, 262144), ::testing::Values<int64_t>(1, 7, 64),
+    ::testing::Combine(::testing::Values<int64_t>(1, 7, 4096, 32000, 50257, 128256, 151936, 262144),
+                       ::testing::Values<int64_t>(1, 7, 64),
                        ::testing::Values(mk::DType::F32, mk::DType::BF16, mk::DType::F16)),
     [](const ::testing::TestParamInfo<Shape>& info) {
       return "V" + std::to_string(std::get<0>(info.param)) + "_B" + std::to_string(std::get<1>(info.param)) + "_" +
