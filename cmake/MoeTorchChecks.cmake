@@ -1,13 +1,20 @@
-# Checks around find_package(Torch), each failure naming its fix. A CUDA libtorch (needed for
-# --device cuda; Debian's is CPU-only) is usually an unpacked pytorch.org download or the one inside
-# a PyTorch pip install, and three things go wrong with those:
-#   moe_torch_nvtx_hint()  call before find_package(Torch). libtorch's CMake config before 2.9
+# find_package(Torch) and checks around it, each failure naming its fix. A CUDA libtorch (needed
+# for --device cuda; Debian's is CPU-only) is usually an unpacked pytorch.org download or the one
+# inside a PyTorch pip install, and four things go wrong with those:
+#   moe_find_torch()       does all of the below around find_package(Torch REQUIRED). A CUDA
+#                          libtorch's config also appends its own nvcc flags to CMAKE_CUDA_FLAGS:
+#                          -gencode for every architecture it supports (compute_50 ... sm_120a,
+#                          which CUDA 13 refuses: "Unsupported gpu architecture 'compute_50'") and
+#                          its diagnostics; moe-dist's kernels do not use libtorch and are built for
+#                          MOE_CUDA_ARCHITECTURES with their own flags, so CMAKE_CUDA_FLAGS is put
+#                          back as it was.
+#   moe_torch_nvtx_hint()  before find_package(Torch). libtorch's CMake config before 2.9
 #                          wants NVTX: nvtx3 headers from its source tree (absent from binary
 #                          packages) or else the CUDA::nvToolsExt library, which CUDA 12.9 and later
 #                          no longer ship (pytorch/pytorch#152756), so configuring stops with
 #                          "target CUDA::nvToolsExt not found". Points it at the toolkit's
 #                          header-only nvtx3 when nothing was given.
-#   moe_check_torch()      call after it. (1) The library must come from the same install as the
+#   moe_check_torch()      after it. (1) The library must come from the same install as the
 #                          config: with -DCMAKE_PREFIX_PATH at libtorch's share/cmake instead of
 #                          its root, the config's find_library finds a system libtorch first
 #                          (Debian's, installed by scripts/install-deps.sh) and mixes the two.
@@ -47,3 +54,11 @@ function(moe_check_torch)
       "or the one inside a PyTorch 2.7 or later pip install.")
   endif()
 endfunction()
+
+macro(moe_find_torch)
+  moe_torch_nvtx_hint()
+  set(_moe_cuda_flags_before_torch "${CMAKE_CUDA_FLAGS}")
+  find_package(Torch REQUIRED)
+  set(CMAKE_CUDA_FLAGS "${_moe_cuda_flags_before_torch}")
+  moe_check_torch()
+endmacro()
