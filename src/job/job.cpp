@@ -15,8 +15,8 @@
 #include <numeric>
 
 #include "comm/mpi_communicator.h"
-#include "comm/nccl_communicator.h"
 #include "comm/mpi_session.h"
+#include "comm/nccl_communicator.h"
 #include "common/batch.h"
 #include "common/log.h"
 #include "common/rank_layout.h"
@@ -766,7 +766,8 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
 
     // Every rank: its expert.
     std::unique_ptr<ExpertHost> host;
-    collectiveStep(mpi, false, [&] { host = std::make_unique<ExpertHost>(cfg.models[layout.expert], cfg, maxChoices, mpi.localRank());
+    collectiveStep(mpi, false, [&] {
+      host = std::make_unique<ExpertHost>(cfg.models[layout.expert], cfg, maxChoices, mpi.localRank());
     });
     logInfo("expert ", layout.expert, " (", host->name(), ") in group ", layout.group, " on ", host->device(),
             ", vocabulary ", host->vocabSize(), ", context ", host->maxContext());

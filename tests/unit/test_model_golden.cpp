@@ -1,6 +1,6 @@
 // The libtorch engine against transformers on the tiny fixtures (tests/fixtures/make_tiny_models.py):
 // last-token logits and last hidden states within 1e-4 in float32, one prompt at a time and as a
-// left-padded batch, a padded row equal to the row alone within 1e-5, Mixtral's router counts
+// left-padded batch, a padded row equal to the row alone within 2e-5, Mixtral's router counts
 // exactly, the bfloat16 checkpoint both upcast (1e-4) and run in bfloat16 (stated looser bound),
 // sharded equal to unsharded; and load errors that name the tensor, the shapes, the key.
 #include <gtest/gtest.h>
@@ -36,7 +36,10 @@ namespace {
 const std::string kModels = std::string(MOE_SOURCE_DIR) + "/tests/fixtures/models/";
 
 constexpr double kF32Tol = 1e-4;     // engine vs transformers, float32
-constexpr double kPaddedTol = 1e-5;  // a padded row vs the same prompt alone
+// A padded row vs the same prompt alone: float rounding of different matrix shapes, which depends on
+// the BLAS: worst measured 7.6e-6 (libtorch 1.13 + OpenBLAS, Debian) and 1.31e-5 (libtorch 2.7.1 +
+// its bundled MKL), both Qwen2. A masking or position error moves logits by 1e-2 and more.
+constexpr double kPaddedTol = 2e-5;
 // bfloat16 run vs transformers' bfloat16 run: 8-bit mantissas, rounded at different points
 // (fused q/k/v, packed tokens), on logits of magnitude ~10.
 constexpr double kBf16LogitTol = 0.25;
