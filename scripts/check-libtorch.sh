@@ -47,7 +47,8 @@ fetch() {  # fetch SPEC: one wheel for this Python on manylinux x86_64, into $di
 
 log "torch $version for Python $pyver into $dir"
 fetch "torch==$version"
-wheel=$(ls "$dir"/wheels/torch-"$version"-*.whl | head -n1)
+wheel=$(find "$dir/wheels" -maxdepth 1 -name "torch-$version-*.whl" | head -n1)
+[[ -n "$wheel" ]] || die "no torch-$version-*.whl in $dir/wheels after the download"
 if [[ ! -f "$dir/torch/share/cmake/Torch/TorchConfig.cmake" ]]; then
   rm -rf "$dir/torch"
   (cd "$dir" && unzip -q "$wheel" 'torch/lib/*' 'torch/include/*' 'torch/share/*')
@@ -65,7 +66,7 @@ for pin in "${pins[@]}"; do
   stem="${name//-/_}-$ver"
   if [[ ! -f "$libs/.$stem" ]]; then
     fetch "$pin"
-    w=$(ls "$dir"/wheels/"$stem"-*.whl 2> /dev/null | head -n1)
+    w=$(find "$dir/wheels" -maxdepth 1 -name "$stem-*.whl" | head -n1)
     [[ -n "$w" ]] || die "downloaded $pin but found no $stem-*.whl in $dir/wheels"
     tmp=$(mktemp -d)
     unzip -q "$w" -d "$tmp"
@@ -94,10 +95,21 @@ if [[ -x "$repo/build/moe-dist" ]]; then
   log "the fixture mixture with both builds"
   m="$repo/tests/fixtures/models"
   run=(--models "$m/llama" "$m/mistral" "$m/qwen2" --data "$repo/data/sample" --limit 4 --batch-size 3 --overwrite)
-  mpirun --oversubscribe -np 3 "$build/moe-dist" "${run[@]}" --output "$dir/mix-libtorch-$version.h5" > "$dir/mix.log" 2>&1 &&
-    LD_LIBRARY_PATH= mpirun --oversubscribe -np 3 "$repo/build/moe-dist" "${run[@]}" --output "$dir/mix-build.h5" \
-      >> "$dir/mix.log" 2>&1 || { cat "$dir/mix.log"; die "a mixture run failed"; }
+  if ! mpirun --oversubscribe -np 3 "$build/moe-dist" "${run[@]}" --output "$dir/mix-libtorch-$version.h5" \
+    > "$dir/mix.log" 2>&1; then
+    cat "$dir/mix.log"
+    die "the mixture with libtorch $version failed"
+  fi
+  if ! LD_LIBRARY_PATH='' mpirun --oversubscribe -np 3 "$repo/build/moe-dist" "${run[@]}" \
+    --output "$dir/mix-build.h5" >> "$dir/mix.log" 2>&1; then
+    cat "$dir/mix.log"
+    die "the mixture with $repo/build/moe-dist failed"
+  fi
   /usr/bin/python3 "$repo/scripts/compare_results.py" "$dir/mix-libtorch-$version.h5" "$dir/mix-build.h5" || status=1
 fi
-((status == 0)) && log "OK: libtorch $version builds, its tests pass" || log "FAILED (see above)"
+if ((status == 0)); then
+  log "OK: libtorch $version: built, tests passed, same mixture numbers"
+else
+  log "FAILED (see above)"
+fi
 exit "$status"
