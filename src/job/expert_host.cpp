@@ -93,7 +93,9 @@ ExpertHost::ExpertHost(const std::string& modelPath, const RunConfig& cfg, int m
     hash_ = hashHex(readWholeFile(modelPath + "/config.json"));
     tokenizer_ = Tokenizer::fromModelFolder(modelPath);
   }
-  EngineOptions engine{rankDevice(cfg.device, localRank, cudaDeviceCount()), cfg.dtype, cfg.threads};
+  // The device count is asked only for cuda (a CUDA libtorch initializes the driver to answer).
+  const int devices = cfg.device == "cuda" ? cudaDeviceCount() : 0;
+  EngineOptions engine{rankDevice(cfg.device, localRank, devices), cfg.dtype, cfg.threads};
   engine.prefixCache = !cfg.noPrefixCache;
   model_ = Expert::load(modelPath, engine);
   const int64_t positions = model_->config().maxPositions;
