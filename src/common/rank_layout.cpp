@@ -29,12 +29,26 @@ std::string rankDevice(const std::string& requested, int localRank, int visibleD
 }
 
 MixturePlacement decideMixturePlacement(bool allOnCuda, bool anyOnCuda, const std::string& mixtureOn,
-                                        bool deviceMixtureBuilt) {
+                                        bool deviceMixtureBuilt, const std::string& sharedGpu) {
   if (!anyOnCuda) return {false, "the experts run on the CPU"};
   if (!allOnCuda) return {false, "some of the group's experts run on the CPU"};
   if (mixtureOn == "host") return {false, "--mixture-on host"};
   if (!deviceMixtureBuilt) return {false, "this build has no device mixture (it needs CUDA and NCCL at build time)"};
-  return {true, "every expert of the group runs on cuda"};
+  if (!sharedGpu.empty()) return {false, sharedGpu + " (NCCL needs a GPU per rank)"};
+  return {true, "every expert of the group runs on its own GPU"};
+}
+
+std::string sharedGpuOf(const std::vector<std::string>& hostDevices) {
+  for (size_t i = 0; i < hostDevices.size(); ++i) {
+    const std::string& a = hostDevices[i];
+    const size_t space = a.rfind(' ');
+    if (space == std::string::npos || a.compare(space + 1, 4, "cuda") != 0) continue;
+    for (size_t j = i + 1; j < hostDevices.size(); ++j)
+      if (hostDevices[j] == a)
+        return "ranks " + std::to_string(i) + " and " + std::to_string(j) + " of the group share " +
+               a.substr(space + 1) + " on " + a.substr(0, space);
+  }
+  return "";
 }
 
 }  // namespace moe

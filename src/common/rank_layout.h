@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace moe {
 
@@ -40,7 +41,14 @@ struct MixturePlacement {
   bool device = false;
   std::string why;
 };
+// `sharedGpu`: sharedGpuOf's answer for the group ("" when every rank has its own GPU); NCCL needs
+// one GPU per rank, so ranks sharing one keep the mixture on the host.
 MixturePlacement decideMixturePlacement(bool allOnCuda, bool anyOnCuda, const std::string& mixtureOn,
-                                        bool deviceMixtureBuilt);
+                                        bool deviceMixtureBuilt, const std::string& sharedGpu = "");
+
+// Given each group rank's "<host> <device>" (e.g. "node1 cuda:0"), says which two ranks share a
+// GPU ("ranks 0 and 2 of the group share cuda:0 on node1"), or "" when none do. CPU devices never
+// count as shared.
+std::string sharedGpuOf(const std::vector<std::string>& hostDevices);
 
 }  // namespace moe

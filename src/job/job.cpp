@@ -310,14 +310,30 @@ struct GroupContext {
   Communicator* deviceGroup = nullptr;
 };
 
+// `s` cut to n - 1 bytes and NUL-padded to n: a fixed-width record for MPI gathers.
+std::string fixedString(const std::string& s, size_t n) {
+  std::string out = s.substr(0, n - 1);
+  out.resize(n, '\0');
+  return out;
+}
+
 // Where this group computes its mixture (decideMixturePlacement), agreed over the group: a rank on
 // the device path waits in NCCL collectives the others must join.
-MixturePlacement mixturePlacement(const RunConfig& cfg, int cudaDevice, MpiCommunicator& group) {
+MixturePlacement mixturePlacement(const RunConfig& cfg, int cudaDevice, const std::string& host,
+                                  MpiCommunicator& group) {
   const int mine = cudaDevice >= 0 ? 1 : 0;
   int all = 0, any = 0;
   MOE_MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, group.handle()));
   MOE_MPI_CHECK(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, group.handle()));
-  return decideMixturePlacement(all != 0, any != 0, cfg.mixtureOn, MOE_USE_CUDA && MOE_USE_NCCL);
+  // Each rank's "<host> <device>", to find two ranks on one GPU.
+  constexpr int kWidth = 256;
+  const std::string me = fixedString(host + " " + (mine ? "cuda:" + std::to_string(cudaDevice) : "cpu"), kWidth);
+  std::vector<char> gathered(static_cast<size_t>(group.size()) * kWidth);
+  MOE_MPI_CHECK(MPI_Allgather(me.data(), kWidth, MPI_CHAR, gathered.data(), kWidth, MPI_CHAR, group.handle()));
+  std::vector<std::string> hostDevices;
+  for (int r = 0; r < group.size(); ++r) hostDevices.emplace_back(&gathered[static_cast<size_t>(r) * kWidth]);
+  return decideMixturePlacement(all != 0, any != 0, cfg.mixtureOn, MOE_USE_CUDA && MOE_USE_NCCL,
+                                sharedGpuOf(hostDevices));
 }
 
 // One rank's logits for a batch: float32 on the host (host mixture) or left on the GPU in the
@@ -714,11 +730,6 @@ void memberLoop(GroupContext& ctx) {
   }
 }
 
-std::string fixedString(const std::string& s, size_t n) {
-  std::string out = s.substr(0, n - 1);
-  out.resize(n, '\0');
-  return out;
-}
 
 }  // namespace
 
@@ -896,7 +907,7 @@ int runJob(const RunConfig& cfgIn, int* argc, char*** argv) {
 
     // Where this group's mixture runs, and for the device mixture its NCCL communicator (built once,
     // collectively over the group; destroyed before MPI is finalized, with this scope).
-    const MixturePlacement placement = mixturePlacement(cfg, host->cudaDevice(), group);
+    const MixturePlacement placement = mixturePlacement(cfg, host->cudaDevice(), mpi.host(), group);
 #if MOE_USE_CUDA && MOE_USE_NCCL
     std::unique_ptr<NcclCommunicator> nccl;
     // Every rank takes part in the world agreement, whatever its group decided.

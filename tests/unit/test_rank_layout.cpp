@@ -46,7 +46,7 @@ TEST(RankDevice, CudaSpreadsTheRanksOfANodeOverItsDevices) {
 TEST(MixturePlacement, OnTheGpusOnlyWhenEveryExpertIsOnCudaAndTheBuildCan) {
   const auto gpu = moe::decideMixturePlacement(true, true, "auto", true);
   EXPECT_TRUE(gpu.device);
-  EXPECT_EQ(gpu.why, "every expert of the group runs on cuda");
+  EXPECT_EQ(gpu.why, "every expert of the group runs on its own GPU");
   struct Case {
     bool all, any;
     const char* on;
@@ -56,9 +56,22 @@ TEST(MixturePlacement, OnTheGpusOnlyWhenEveryExpertIsOnCudaAndTheBuildCan) {
   for (const Case& c : {Case{false, false, "auto", true, "the experts run on the CPU"},
                         Case{false, true, "auto", true, "some of the group's experts run on the CPU"},
                         Case{true, true, "host", true, "--mixture-on host"},
-                        Case{true, true, "auto", false, "this build has no device mixture"}}) {
-    const auto p = moe::decideMixturePlacement(c.all, c.any, c.on, c.built);
+                        Case{true, true, "auto", false, "this build has no device mixture"},
+                        Case{true, true, "auto", true, "ranks 0 and 1 of the group share cuda:0 on n1"}}) {
+    const std::string shared = c.all && c.on == std::string("auto") && c.built
+                                   ? moe::sharedGpuOf({"n1 cuda:0", "n1 cuda:0"})
+                                   : "";
+    const auto p = moe::decideMixturePlacement(c.all, c.any, c.on, c.built, shared);
     EXPECT_FALSE(p.device) << c.why;
     EXPECT_EQ(p.why.rfind(c.why, 0), 0u) << p.why;
   }
+}
+
+TEST(MixturePlacement, SharedGpusAreFoundPerHost) {
+  EXPECT_EQ(moe::sharedGpuOf({"n1 cuda:0", "n1 cuda:1", "n1 cuda:2"}), "");
+  EXPECT_EQ(moe::sharedGpuOf({"n1 cuda:0", "n2 cuda:0"}), "");  // one GPU each on two nodes
+  EXPECT_EQ(moe::sharedGpuOf({"n1 cpu", "n1 cpu"}), "");        // the CPU is not a GPU to share
+  EXPECT_EQ(moe::sharedGpuOf({"n1 cuda:0", "n1 cuda:1", "n1 cuda:0"}),
+            "ranks 0 and 2 of the group share cuda:0 on n1");
+  EXPECT_EQ(moe::sharedGpuOf({"a b cuda:1", "a b cuda:1"}), "ranks 0 and 1 of the group share cuda:1 on a b");
 }
