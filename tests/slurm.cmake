@@ -36,6 +36,6 @@ if(MOE_SHELLCHECK)
   add_test(NAME slurm_scripts_shellcheck COMMAND ${MOE_SHELLCHECK} -s bash
     ${PROJECT_SOURCE_DIR}/slurm/mixture_a100.sh ${PROJECT_SOURCE_DIR}/slurm/mixture_multinode.sh
     ${PROJECT_SOURCE_DIR}/slurm/bench_scaling.sh ${PROJECT_SOURCE_DIR}/scripts/slurm-local.sh
-    ${PROJECT_SOURCE_DIR}/tests/slurm/cluster.sh)
+    ${PROJECT_SOURCE_DIR}/tests/slurm/cluster.sh ${PROJECT_SOURCE_DIR}/scripts/check-libtorch.sh)
   set_tests_properties(slurm_scripts_shellcheck PROPERTIES LABELS "unit;slurm" TIMEOUT 60)
 endif()
