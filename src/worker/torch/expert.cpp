@@ -113,11 +113,6 @@ void configureThreads(int n) {
   }
 }
 
-// Hands the free pages of the C heap back to the system. libtorch's CPU tensors come from malloc;
-// glibc raises its mmap threshold as large blocks are freed (up to 32 MiB), after which activations
-// and load-time temporaries live in the heap, and freed memory that is not at its top stays
-// resident. Called after loading and after each forward: the pages are refaulted by the next
-// batch, a few milliseconds against seconds of compute.
 // `t` as host float32 into `out`.
 void copyToHost(const at::Tensor& t, std::vector<float>& out) {
   at::Tensor h = t.to(at::kCPU, at::kFloat).contiguous();
@@ -125,6 +120,11 @@ void copyToHost(const at::Tensor& t, std::vector<float>& out) {
   std::memcpy(out.data(), h.data_ptr<float>(), out.size() * sizeof(float));
 }
 
+// Hands the free pages of the C heap back to the system. libtorch's CPU tensors come from malloc;
+// glibc raises its mmap threshold as large blocks are freed (up to 32 MiB), after which activations
+// and load-time temporaries live in the heap, and freed memory that is not at its top stays
+// resident. Called after loading and after each forward: the pages are refaulted by the next
+// batch, a few milliseconds against seconds of compute.
 void returnFreeHeapPages() {
 #if defined(__GLIBC__)
   malloc_trim(0);
@@ -155,6 +155,12 @@ struct Expert::Impl {
   // computing a new prefix when the cached one does not serve. Returns the prefix tokens computed.
   int64_t preparePrefix(const std::vector<std::vector<int32_t>>& batch, int64_t& use);
   ForwardOutput forwardBatch(const std::vector<std::vector<int32_t>>& batch);
+  // The frame of both forward() forms: resets the last forward's results, runs a non-empty batch,
+  // hands its logits to `takeLogits`, copies the hidden states, returns freed heap pages, and
+  // times all of it.
+  template <typename TakeLogits>
+  void forwardTimed(const std::vector<std::vector<int32_t>>& batch, std::vector<float>* hidden,
+                    TakeLogits&& takeLogits);
   ForwardOutput run(const std::vector<std::vector<int32_t>>& rows, size_t skip, const std::vector<KeyValues>* past,
                     std::vector<KeyValues>* present, bool wantLogits, bool wantSelections);
 };
@@ -341,54 +347,51 @@ ForwardOutput Expert::Impl::forwardBatch(const std::vector<std::vector<int32_t>>
   return out;
 }
 
-void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
-                     std::vector<float>* hidden) {
+template <typename TakeLogits>
+void Expert::Impl::forwardTimed(const std::vector<std::vector<int32_t>>& batch, std::vector<float>* hidden,
+                                TakeLogits&& takeLogits) {
   const auto started = std::chrono::steady_clock::now();
-  impl_->routerCounts.clear();
-  impl_->stats = ForwardStats{};
-  logits.clear();
+  routerCounts.clear();
+  stats = ForwardStats{};
   if (hidden != nullptr) hidden->clear();
   if (batch.empty()) return;
 
-  ForwardOutput out = impl_->forwardBatch(batch);
-  copyToHost(out.logits, logits);
+  ForwardOutput out = forwardBatch(batch);
+  takeLogits(out.logits);
   if (hidden != nullptr) copyToHost(out.hidden, *hidden);
   out = ForwardOutput{};
   returnFreeHeapPages();
-  impl_->stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+void Expert::forward(const std::vector<std::vector<int32_t>>& batch, std::vector<float>& logits,
+                     std::vector<float>* hidden) {
+  logits.clear();
+  impl_->forwardTimed(batch, hidden, [&](const at::Tensor& t) { copyToHost(t, logits); });
 }
 
 void Expert::forward(const std::vector<std::vector<int32_t>>& batch, ModelLogits& logits,
                      std::vector<float>* hidden) {
-  const auto started = std::chrono::steady_clock::now();
-  impl_->routerCounts.clear();
-  impl_->stats = ForwardStats{};
   logits = ModelLogits{};
   logits.vocab = impl_->config.vocabSize;
-  if (hidden != nullptr) hidden->clear();
-  if (batch.empty()) return;
-
-  ForwardOutput out = impl_->forwardBatch(batch);
-  at::Tensor lg = out.logits.contiguous();
-  const at::ScalarType t = lg.scalar_type();
-  if (t != at::kFloat && t != at::kBFloat16 && t != at::kHalf) lg = lg.to(at::kFloat);
-  logits.dtype = lg.scalar_type() == at::kBFloat16 ? kernels::DType::BF16
-                 : lg.scalar_type() == at::kHalf   ? kernels::DType::F16
-                                                   : kernels::DType::F32;
-  logits.rows = lg.size(0);
-  logits.vocab = lg.size(1);
-  logits.data = lg.data_ptr();
-  if (lg.is_cuda()) {
-    logits.cudaDevice = lg.device().index();
-    // The forward's kernels are done before the logits are handed over: any stream may read
-    // them, and the stats' seconds are the forward's, not its enqueueing.
-    torch::cuda::synchronize(lg.device().index());
-  }
-  logits.owner = std::make_shared<const at::Tensor>(std::move(lg));
-  if (hidden != nullptr) copyToHost(out.hidden, *hidden);
-  out = ForwardOutput{};
-  returnFreeHeapPages();
-  impl_->stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  impl_->forwardTimed(batch, hidden, [&](const at::Tensor& t) {
+    at::Tensor lg = t.contiguous();
+    const at::ScalarType type = lg.scalar_type();
+    if (type != at::kFloat && type != at::kBFloat16 && type != at::kHalf) lg = lg.to(at::kFloat);
+    logits.dtype = lg.scalar_type() == at::kBFloat16 ? kernels::DType::BF16
+                   : lg.scalar_type() == at::kHalf   ? kernels::DType::F16
+                                                     : kernels::DType::F32;
+    logits.rows = lg.size(0);
+    logits.vocab = lg.size(1);
+    logits.data = lg.data_ptr();
+    if (lg.is_cuda()) {
+      logits.cudaDevice = lg.device().index();
+      // The forward's kernels are done before the logits are handed over: any stream may read
+      // them, and the stats' seconds are the forward's, not its enqueueing.
+      torch::cuda::synchronize(lg.device().index());
+    }
+    logits.owner = std::make_shared<const at::Tensor>(std::move(lg));
+  });
 }
 
 }  // namespace moe
