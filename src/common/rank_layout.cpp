@@ -1,5 +1,7 @@
 #include "common/rank_layout.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace moe {
@@ -28,21 +30,32 @@ std::string rankDevice(const std::string& requested, int localRank, int visibleD
   return "cuda:" + std::to_string((localRank < 0 ? 0 : localRank) % visibleDevices);
 }
 
-MixturePlacement decideMixturePlacement(bool allOnCuda, bool anyOnCuda, const std::string& mixtureOn,
-                                        bool deviceMixtureBuilt, const std::string& sharedGpu) {
-  if (!anyOnCuda) return {false, "the experts run on the CPU"};
-  if (!allOnCuda) return {false, "some of the group's experts run on the CPU"};
+namespace {
+// The device part of "<host> <device>" names a CUDA device.
+bool onCuda(const std::string& hostDevice) {
+  const size_t space = hostDevice.rfind(' ');
+  return space != std::string::npos && hostDevice.compare(space + 1, 4, "cuda") == 0;
+}
+}  // namespace
+
+MixturePlacement decideMixturePlacement(const std::vector<std::string>& hostDevices, const std::string& mixtureOn,
+                                        bool deviceMixtureBuilt) {
+  const auto onGpu = std::count_if(hostDevices.begin(), hostDevices.end(), onCuda);
+  if (onGpu == 0) return {false, "the experts run on the CPU"};
+  if (onGpu < static_cast<std::ptrdiff_t>(hostDevices.size()))
+    return {false, "some of the group's experts run on the CPU"};
   if (mixtureOn == "host") return {false, "--mixture-on host"};
   if (!deviceMixtureBuilt) return {false, "this build has no device mixture (it needs CUDA and NCCL at build time)"};
-  if (!sharedGpu.empty()) return {false, sharedGpu + " (NCCL needs a GPU per rank)"};
+  const std::string shared = sharedGpuOf(hostDevices);
+  if (!shared.empty()) return {false, shared + " (NCCL needs a GPU per rank)"};
   return {true, "every expert of the group runs on its own GPU"};
 }
 
 std::string sharedGpuOf(const std::vector<std::string>& hostDevices) {
   for (size_t i = 0; i < hostDevices.size(); ++i) {
     const std::string& a = hostDevices[i];
+    if (!onCuda(a)) continue;
     const size_t space = a.rfind(' ');
-    if (space == std::string::npos || a.compare(space + 1, 4, "cuda") != 0) continue;
     for (size_t j = i + 1; j < hostDevices.size(); ++j)
       if (hostDevices[j] == a)
         return "ranks " + std::to_string(i) + " and " + std::to_string(j) + " of the group share " +

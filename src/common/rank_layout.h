@@ -33,18 +33,17 @@ RankLayout makeRankLayout(int worldSize, int rank, int experts);
 // (loading the expert then says why it cannot run there).
 std::string rankDevice(const std::string& requested, int localRank, int visibleDevices);
 
-// Where a replica group computes its mixture: on its GPUs (the device mixture over NCCL,
-// docs/gpu.md) only when every expert of the group runs on cuda, `mixtureOn` is "auto" and the
-// build has the device mixture (CUDA and NCCL); otherwise on the host over MPI. `why` says which.
-// The job feeds it the group's agreement (every rank decides alike).
+// Where a replica group computes its mixture, from each group rank's "<host> <device>" (e.g.
+// "node1 cuda:0", "node2 cpu"; gathered by the job, so every rank decides alike): on its GPUs (the
+// device mixture over NCCL, docs/gpu.md) only when every rank's expert runs on cuda, no two share a
+// GPU (NCCL needs one per rank: sharedGpuOf), `mixtureOn` is "auto" and the build has the device
+// mixture (CUDA and NCCL); otherwise on the host over MPI. `why` says which.
 struct MixturePlacement {
   bool device = false;
   std::string why;
 };
-// `sharedGpu`: sharedGpuOf's answer for the group ("" when every rank has its own GPU); NCCL needs
-// one GPU per rank, so ranks sharing one keep the mixture on the host.
-MixturePlacement decideMixturePlacement(bool allOnCuda, bool anyOnCuda, const std::string& mixtureOn,
-                                        bool deviceMixtureBuilt, const std::string& sharedGpu = "");
+MixturePlacement decideMixturePlacement(const std::vector<std::string>& hostDevices, const std::string& mixtureOn,
+                                        bool deviceMixtureBuilt);
 
 // Given each group rank's "<host> <device>" (e.g. "node1 cuda:0"), says which two ranks share a
 // GPU ("ranks 0 and 2 of the group share cuda:0 on node1"), or "" when none do. CPU devices never

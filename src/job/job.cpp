@@ -317,23 +317,19 @@ std::string fixedString(const std::string& s, size_t n) {
   return out;
 }
 
-// Where this group computes its mixture (decideMixturePlacement), agreed over the group: a rank on
-// the device path waits in NCCL collectives the others must join.
+// Where this group computes its mixture (decideMixturePlacement), from every group rank's host and
+// device, gathered so that all of them decide alike: a rank on the device path waits in NCCL
+// collectives the others must join.
 MixturePlacement mixturePlacement(const RunConfig& cfg, int cudaDevice, const std::string& host,
                                   MpiCommunicator& group) {
-  const int mine = cudaDevice >= 0 ? 1 : 0;
-  int all = 0, any = 0;
-  MOE_MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, group.handle()));
-  MOE_MPI_CHECK(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, group.handle()));
-  // Each rank's "<host> <device>", to find two ranks on one GPU.
   constexpr int kWidth = 256;
-  const std::string me = fixedString(host + " " + (mine ? "cuda:" + std::to_string(cudaDevice) : "cpu"), kWidth);
+  const std::string device = cudaDevice >= 0 ? "cuda:" + std::to_string(cudaDevice) : "cpu";
+  const std::string me = fixedString(host + " " + device, kWidth);
   std::vector<char> gathered(static_cast<size_t>(group.size()) * kWidth);
   MOE_MPI_CHECK(MPI_Allgather(me.data(), kWidth, MPI_CHAR, gathered.data(), kWidth, MPI_CHAR, group.handle()));
   std::vector<std::string> hostDevices;
   for (int r = 0; r < group.size(); ++r) hostDevices.emplace_back(&gathered[static_cast<size_t>(r) * kWidth]);
-  return decideMixturePlacement(all != 0, any != 0, cfg.mixtureOn, MOE_USE_CUDA && MOE_USE_NCCL,
-                                sharedGpuOf(hostDevices));
+  return decideMixturePlacement(hostDevices, cfg.mixtureOn, MOE_USE_CUDA && MOE_USE_NCCL);
 }
 
 // One rank's logits for a batch: float32 on the host (host mixture) or left on the GPU in the
@@ -729,7 +725,6 @@ void memberLoop(GroupContext& ctx) {
     processBatch(ctx, b);
   }
 }
-
 
 }  // namespace
 

@@ -44,24 +44,21 @@ TEST(RankDevice, CudaSpreadsTheRanksOfANodeOverItsDevices) {
 }
 
 TEST(MixturePlacement, OnTheGpusOnlyWhenEveryExpertIsOnCudaAndTheBuildCan) {
-  const auto gpu = moe::decideMixturePlacement(true, true, "auto", true);
+  const auto gpu = moe::decideMixturePlacement({"n1 cuda:0", "n1 cuda:1"}, "auto", true);
   EXPECT_TRUE(gpu.device);
   EXPECT_EQ(gpu.why, "every expert of the group runs on its own GPU");
   struct Case {
-    bool all, any;
+    std::vector<std::string> hostDevices;
     const char* on;
     bool built;
     const char* why;
   };
-  for (const Case& c : {Case{false, false, "auto", true, "the experts run on the CPU"},
-                        Case{false, true, "auto", true, "some of the group's experts run on the CPU"},
-                        Case{true, true, "host", true, "--mixture-on host"},
-                        Case{true, true, "auto", false, "this build has no device mixture"},
-                        Case{true, true, "auto", true, "ranks 0 and 1 of the group share cuda:0 on n1"}}) {
-    const std::string shared = c.all && c.on == std::string("auto") && c.built
-                                   ? moe::sharedGpuOf({"n1 cuda:0", "n1 cuda:0"})
-                                   : "";
-    const auto p = moe::decideMixturePlacement(c.all, c.any, c.on, c.built, shared);
+  for (const Case& c : {Case{{"n1 cpu", "n1 cpu"}, "auto", true, "the experts run on the CPU"},
+                        Case{{"n1 cuda:0", "n1 cpu"}, "auto", true, "some of the group's experts run on the CPU"},
+                        Case{{"n1 cuda:0", "n1 cuda:1"}, "host", true, "--mixture-on host"},
+                        Case{{"n1 cuda:0", "n1 cuda:1"}, "auto", false, "this build has no device mixture"},
+                        Case{{"n1 cuda:0", "n1 cuda:0"}, "auto", true, "ranks 0 and 1 of the group share cuda:0 on n1"}}) {
+    const auto p = moe::decideMixturePlacement(c.hostDevices, c.on, c.built);
     EXPECT_FALSE(p.device) << c.why;
     EXPECT_EQ(p.why.rfind(c.why, 0), 0u) << p.why;
   }
