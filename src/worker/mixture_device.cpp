@@ -99,6 +99,17 @@ class Reducer {
   void* previous_ = nullptr;
 };
 
+// The checks of the device logits both entry points make before anything is enqueued: `what`
+// prefixes the message. `letterTokens` holds at least `choices` ids (checked by the callers).
+void checkDeviceLogits(const char* what, const void* logits, int64_t rows, int64_t vocab,
+                       const std::vector<int32_t>& letterTokens, int choices) {
+  MOE_CHECK(rows >= 0 && vocab > 0, what, ": bad logits shape [", rows, ", ", vocab, "]");
+  for (int c = 0; c < choices; ++c)
+    MOE_CHECK(letterTokens[c] >= 0 && letterTokens[c] < vocab, what, ": letter token ", letterTokens[c],
+              " outside the vocabulary of ", vocab);
+  MOE_CHECK(logits != nullptr || rows == 0, what, ": null logits");
+}
+
 }  // namespace
 
 void computeMixtureDevice(Communicator& group, const MixtureSpec& spec, const void* logits, kernels::DType type,
@@ -113,13 +124,9 @@ void computeMixtureDevice(Communicator& group, const MixtureSpec& spec, const vo
             " values, expected ", rows * E);
   MOE_CHECK(expertIndex >= 0 && expertIndex < E && group.size() == E, "mixture: expert ", expertIndex, " of ", E,
             " in a group of ", group.size());
-  MOE_CHECK(rows >= 0 && vocab > 0, "mixture: bad logits shape [", rows, ", ", vocab, "]");
   MOE_CHECK(C <= kernels::kMaxCudaChoices, "mixture on the device: at most ", kernels::kMaxCudaChoices,
             " choices, room for ", C, " requested");
-  for (int c = 0; c < choices; ++c)
-    MOE_CHECK(letterTokens[c] >= 0 && letterTokens[c] < vocab, "mixture: letter token ", letterTokens[c],
-              " outside the vocabulary of ", vocab);
-  MOE_CHECK(logits != nullptr || rows == 0, "mixture: null logits");
+  checkDeviceLogits("mixture", logits, rows, vocab, letterTokens, choices);
   mine.resize(rows, C);
   mixture.resize(rows, C);
   if (rows == 0) return;  // as computeMixture: every rank has the same rows, so all skip together
@@ -210,14 +217,10 @@ void computeMixtureDevice(Communicator& group, const MixtureSpec& spec, const vo
 std::vector<float> expertEntropyDevice(const MixtureSpec& spec, const void* logits, kernels::DType type, int64_t rows,
                                        int64_t vocab, const std::vector<int32_t>& letterTokens, int choices,
                                        void* stream) {
-  MOE_CHECK(rows >= 0 && vocab > 0, "expert entropy: bad logits shape [", rows, ", ", vocab, "]");
-  MOE_CHECK(logits != nullptr || rows == 0, "expert entropy: null logits");
   MOE_CHECK(choices >= 1 && choices <= kernels::kMaxCudaChoices &&
                 static_cast<int>(letterTokens.size()) >= choices,
             "expert entropy: ", choices, " choices with ", letterTokens.size(), " letter tokens");
-  for (int c = 0; c < choices; ++c)
-    MOE_CHECK(letterTokens[c] >= 0 && letterTokens[c] < vocab, "expert entropy: letter token ", letterTokens[c],
-              " outside the vocabulary of ", vocab);
+  checkDeviceLogits("expert entropy", logits, rows, vocab, letterTokens, choices);
   std::vector<float> entropy(static_cast<size_t>(rows));
   if (rows == 0) return entropy;
   const auto s = static_cast<cudaStream_t>(stream);
